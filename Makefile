@@ -1,0 +1,51 @@
+# Two commands matter: `make run` (set up and serve) and `make test` (set up and pass the tests).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The suite runs on SQLite always and on PostgreSQL when this URL is set (empty it to skip).
+CLAIMS_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export CLAIMS_TEST_PG_URL
+
+.PHONY: install run test lint format bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/claimtracker migrate
+	$(BIN)/claimtracker seed --if-empty
+	$(BIN)/claimtracker keys ensure-admin
+	$(BIN)/claimtracker serve
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy app
+	$(BIN)/hadolint Dockerfile
+
+test: lint
+	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=85
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python -m bench.run
+
+# Refresh the pinned versions after changing pyproject.toml.
+lock:
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/python -m pip install --quiet --upgrade pip
+	.lockvenv/bin/python -m pip install --quiet -e '.[dev]'
+	.lockvenv/bin/python -m pip freeze --exclude-editable > constraints.txt
+	rm -rf .lockvenv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage claims.db claims.db-wal claims.db-shm

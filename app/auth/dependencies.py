@@ -1,0 +1,118 @@
+"""Who is calling, and may they: ``require(role)`` is declared next to every route.
+
+The dependency is ``async`` and, with the key in the process cache, touches neither the
+database nor the thread pool: hot reads stay as cheap as they were.
+"""
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from app import errors
+from app.auth import service
+from app.auth.actor import ANONYMOUS, Actor, Role
+from app.auth.ratelimit import RateLimiter
+from app.db import database_of
+from app.reads import run_read
+
+
+class RoleRequirement:
+    """A FastAPI dependency: the calling key's Actor, if its role is at least ``role``.
+
+    ``required_role`` is read by the permission-matrix test from ``app.routes``.
+    """
+
+    def __init__(self, role: Role) -> None:
+        if role is Role.system:
+            raise ValueError("no route requires the system role: keys never hold it")
+        self.required_role = role
+        self.__name__ = f"require_{role}"
+
+    def __repr__(self) -> str:
+        return f"require({self.required_role})"
+
+    async def __call__(self, request: Request) -> Actor:
+        state: Any = request.app.state
+        request_id = getattr(request.state, "request_id", None)
+        header = request.headers.get("authorization")
+        if header is None:
+            if self.required_role is Role.reader and state.settings.public_read:
+                _count(state.rate_limiter, f"ip:{_address(request)}")
+                return ANONYMOUS.in_request(request_id)
+            raise errors.Unauthorized(
+                "This route needs an API key: send `Authorization: Bearer <key>`."
+            )
+        scheme, _, raw_key = header.partition(" ")
+        raw_key = raw_key.strip()
+        caller = None
+        if scheme.lower() == "bearer" and raw_key:
+            caller = await _authenticate(request, raw_key)
+        if caller is None:
+            # Failed attempts count against the address: guessing keys is rate-limited too.
+            _count(state.rate_limiter, f"ip:{_address(request)}")
+            raise errors.Unauthorized(
+                "The API key is malformed, unknown or revoked "
+                "(send `Authorization: Bearer ct_...`)."
+            )
+        _count(state.rate_limiter, f"key:{caller.key_id}:{caller.prefix}")
+        if not caller.role.at_least(self.required_role):
+            raise errors.Forbidden(
+                f"This needs the {self.required_role} role; "
+                f"the key {caller.name!r} has the {caller.role} role.",
+                required_role=str(self.required_role),
+            )
+        if service.CACHE.due_for_touch(caller.prefix):
+            _touch_later(request, caller.key_id)
+        return caller.actor(request_id)
+
+
+async def _authenticate(request: Request, raw_key: str) -> service.Caller | None:
+    prefix = service.prefix_of(raw_key)
+    if prefix is None:
+        return None
+    fresh, known = service.CACHE.get(prefix)
+    if not fresh:
+        known = await run_read(request, lambda conn: service.load_key(conn, prefix))
+        service.CACHE.put(prefix, known)
+    return service.check(known, prefix, raw_key)
+
+
+def _touch_later(request: Request, key_id: int) -> None:
+    """Record last_used_at without making the request wait for a write."""
+    database = database_of(request)
+    if database.bind is not None:
+        # A test database bound to one connection takes no concurrent writer: write in line.
+        service.touch(database.engine, key_id, bind=database.bind)
+        return
+    # Fire and forget in the thread pool; touch() logs its own errors.
+    asyncio.get_running_loop().run_in_executor(None, service.touch, database.engine, key_id)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _count(limiter: RateLimiter, identity: str) -> None:
+    retry_after = limiter.hit(identity)
+    if retry_after is not None:
+        raise errors.TooManyRequests(
+            f"Too many requests; try again in {retry_after} s.", retry_after=retry_after
+        )
+
+
+_REQUIREMENTS = {
+    role: RoleRequirement(role) for role in (Role.reader, Role.checker, Role.editor, Role.admin)
+}
+
+
+def require(role: Role) -> RoleRequirement:
+    """The dependency for a route that needs at least ``role`` (one object per role)."""
+    return _REQUIREMENTS[role]
+
+
+READER = Depends(require(Role.reader))
+ReaderActor = Annotated[Actor, Depends(require(Role.reader))]
+CheckerActor = Annotated[Actor, Depends(require(Role.checker))]
+EditorActor = Annotated[Actor, Depends(require(Role.editor))]
+AdminActor = Annotated[Actor, Depends(require(Role.admin))]

@@ -1,0 +1,50 @@
+"""HTTP for API keys (admins only): create (the secret once), list (never secrets), revoke."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
+
+from app.auth import service
+from app.auth.dependencies import AdminActor
+from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
+from app.base import Page
+from app.db import SessionDep, WriteSessionDep
+from app.responses import page_response, resource_response
+
+router = APIRouter(prefix="/keys", tags=["keys"])
+KeyId = Annotated[int, Path(ge=1, le=2**62, description="The key's id.")]
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    summary="Create an API key; the response holds its secret, shown this once",
+)
+def create_key(session: WriteSessionDep, actor: AdminActor, body: ApiKeyCreate) -> Response:
+    key, secret = service.create_key(session, body.name, body.role)
+    created = ApiKeyCreated(**ApiKeyPublic.model_validate(key).model_dump(), secret=secret)
+    headers = {**NO_STORE, "Location": f"/api/v1/keys/{key.id}"}
+    return resource_response(created, version=None, status_code=201, headers=headers)
+
+
+@router.get("", response_model=Page[ApiKeyPublic], summary="List API keys (no secrets)")
+def list_keys(
+    request: Request,
+    session: SessionDep,
+    actor: AdminActor,
+    include_revoked: Annotated[bool, Query(description="Also list revoked keys.")] = True,
+) -> Response:
+    keys = service.list_keys(session, include_revoked=include_revoked)
+    items = [ApiKeyPublic.model_validate(key) for key in keys]
+    return page_response(request.url, ApiKeyPublic, items, None)
+
+
+@router.delete(
+    "/{key_id}", response_model=ApiKeyPublic, summary="Revoke an API key (at once, for good)"
+)
+def revoke_key(session: WriteSessionDep, actor: AdminActor, key_id: KeyId) -> Response:
+    key = service.revoke_key(session, key_id)
+    return resource_response(ApiKeyPublic.model_validate(key), version=None)

@@ -1,0 +1,16 @@
+from typing import Annotated
+
+from fastapi import Depends
+
+from app.claims.models import Claim
+from app.db import SessionDep
+from app.history.tracked import get_entity
+from app.history.views import EntityId
+
+
+def get_current_claim(session: SessionDep, entity_id: EntityId) -> Claim:
+    """The live claim named in the path: 404 if unknown, 410 if deleted."""
+    return get_entity(session, Claim, entity_id)
+
+
+CurrentClaim = Annotated[Claim, Depends(get_current_claim)]

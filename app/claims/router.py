@@ -1,0 +1,248 @@
+"""HTTP for claims, their status, evidence and appearances."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from app import errors
+from app.auth.dependencies import READER, CheckerActor, EditorActor
+from app.base import Page
+from app.claims import service
+from app.claims.dependencies import CurrentClaim
+from app.claims.models import (
+    AppearanceCreate,
+    AppearancePublic,
+    Claim,
+    ClaimAsOf,
+    ClaimCreate,
+    ClaimPublic,
+    ClaimQuery,
+    ClaimUpdate,
+    EvidenceCreate,
+    EvidencePublic,
+    EvidenceUpdate,
+    StatusChange,
+)
+from app.db import Database, SessionDep, WriteSessionDep, database_of
+from app.deps import ExpectDep, OptionalExpectDep
+from app.history.models import EntityType
+from app.history.schemas import Reason
+from app.history.tracked import get_entity
+from app.history.views import AsOf, EntityId, add_tracked_routes, as_of_response
+from app.reads import run_read
+from app.responses import page_response, resource_response
+
+router = APIRouter(prefix="/claims", tags=["claims"])
+PartId = Annotated[int, Path(ge=1, le=2**62)]
+ReasonQuery = Annotated[Reason, Query(description="Why, for the history (required).")]
+OptionalReasonQuery = Annotated[Reason | None, Query(description="Why, for the history.")]
+
+
+@router.get(
+    "",
+    response_model=Page[ClaimPublic],
+    summary="List and search claims",
+    dependencies=[READER],
+)
+async def list_claims(request: Request, query: Annotated[ClaimQuery, Query()]) -> Response:
+    rows, next_cursor = await run_read(request, lambda conn: service.list_claims(conn, query))
+    return service.ROWS.page_response(request.url, rows, next_cursor)
+
+
+def _claim_as_of(database: Database, entity_id: int, as_of: str) -> Response:
+    with database.session() as session:
+        claim = get_entity(session, Claim, entity_id, allow_deleted=True)
+        return as_of_response(
+            session, claim, entity_type=EntityType.claim, as_of=as_of, public_model=ClaimAsOf
+        )
+
+
+@router.get(
+    "/{entity_id}",
+    response_model=ClaimPublic,
+    summary="Read a claim, now or as of a version or moment",
+    responses={200: {"model": ClaimAsOf, "description": "With as_of: evidence and appearances"}},
+    dependencies=[READER],
+)
+async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) -> Response:
+    if as_of is not None:
+        return await run_in_threadpool(_claim_as_of, database_of(request), entity_id, as_of)
+    row = await run_read(request, lambda conn: service.ROWS.by_id(conn, entity_id))
+    if row is None:
+        raise errors.NotFound(f"No claim with id {entity_id}.")
+    if row.deleted_at is not None:
+        raise errors.Gone(
+            f"claim {entity_id} was deleted; its history is still readable.",
+            deleted_at=str(row.deleted_at),
+        )
+    return service.ROWS.response(row)
+
+
+add_tracked_routes(
+    router,
+    noun="claim",
+    entity_type=EntityType.claim,
+    model=Claim,
+    public_model=ClaimPublic,
+    create_model=ClaimCreate,
+    update_model=ClaimUpdate,
+    service=service.WRITES,
+    include_read=False,
+)
+
+
+@router.post(
+    "/{entity_id}/status",
+    response_model=ClaimPublic,
+    summary="Set the verdict or move the review (reason required)",
+)
+def change_status(
+    session: WriteSessionDep,
+    actor: CheckerActor,
+    expect: ExpectDep,
+    entity_id: EntityId,
+    change: StatusChange,
+) -> Response:
+    claim = service.set_status(session, entity_id, change, expect=expect, actor=actor)
+    return resource_response(ClaimPublic.model_validate(claim), version=claim.version)
+
+
+# --- evidence ---------------------------------------------------------------------------------
+# Evidence and appearances are versioned with their claim: their ETag is the claim's.
+
+
+@router.get(
+    "/{entity_id}/evidence",
+    response_model=Page[EvidencePublic],
+    summary="List evidence",
+    dependencies=[READER],
+)
+def list_evidence(request: Request, session: SessionDep, claim: CurrentClaim) -> Response:
+    assert claim.id is not None
+    items = service.list_evidence(session, claim.id)
+    return page_response(request.url, EvidencePublic, items, None)
+
+
+@router.post(
+    "/{entity_id}/evidence",
+    status_code=201,
+    response_model=EvidencePublic,
+    summary="Add evidence (a new claim version)",
+)
+def add_evidence(
+    session: WriteSessionDep,
+    actor: CheckerActor,
+    expect: OptionalExpectDep,
+    entity_id: EntityId,
+    evidence_in: EvidenceCreate,
+    reason: OptionalReasonQuery = None,
+) -> Response:
+    claim, evidence = service.add_evidence(
+        session, entity_id, evidence_in, expect=expect, actor=actor, reason=reason
+    )
+    return resource_response(
+        EvidencePublic.model_validate(evidence),
+        version=claim.version,
+        status_code=201,
+        headers={"Location": f"/api/v1/claims/{entity_id}/evidence/{evidence.id}"},
+    )
+
+
+@router.patch(
+    "/{entity_id}/evidence/{evidence_id}",
+    response_model=EvidencePublic,
+    summary="Change evidence (If-Match: the claim's ETag)",
+)
+def update_evidence(
+    session: WriteSessionDep,
+    actor: CheckerActor,
+    expect: ExpectDep,
+    entity_id: EntityId,
+    evidence_id: PartId,
+    evidence_in: EvidenceUpdate,
+    reason: OptionalReasonQuery = None,
+) -> Response:
+    claim, evidence = service.update_evidence(
+        session, entity_id, evidence_id, evidence_in, expect=expect, actor=actor, reason=reason
+    )
+    return resource_response(EvidencePublic.model_validate(evidence), version=claim.version)
+
+
+@router.delete(
+    "/{entity_id}/evidence/{evidence_id}",
+    status_code=204,
+    summary="Remove evidence (If-Match: the claim's ETag; reason required)",
+)
+def remove_evidence(
+    session: WriteSessionDep,
+    actor: EditorActor,
+    expect: ExpectDep,
+    entity_id: EntityId,
+    evidence_id: PartId,
+    reason: ReasonQuery,
+) -> Response:
+    claim = service.remove_evidence(
+        session, entity_id, evidence_id, expect=expect, actor=actor, reason=reason
+    )
+    return Response(status_code=204, headers={"ETag": f'"v{claim.version}"'})
+
+
+# --- appearances ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/{entity_id}/appearances",
+    response_model=Page[AppearancePublic],
+    summary="List where the claim appeared",
+    dependencies=[READER],
+)
+def list_appearances(request: Request, session: SessionDep, claim: CurrentClaim) -> Response:
+    assert claim.id is not None
+    items = service.list_appearances(session, claim.id)
+    return page_response(request.url, AppearancePublic, items, None)
+
+
+@router.post(
+    "/{entity_id}/appearances",
+    status_code=201,
+    response_model=AppearancePublic,
+    summary="Record where the claim appeared (a new claim version)",
+)
+def add_appearance(
+    session: WriteSessionDep,
+    actor: CheckerActor,
+    expect: OptionalExpectDep,
+    entity_id: EntityId,
+    appearance_in: AppearanceCreate,
+    reason: OptionalReasonQuery = None,
+) -> Response:
+    claim, appearance = service.add_appearance(
+        session, entity_id, appearance_in, expect=expect, actor=actor, reason=reason
+    )
+    return resource_response(
+        AppearancePublic.model_validate(appearance),
+        version=claim.version,
+        status_code=201,
+        headers={"Location": f"/api/v1/claims/{entity_id}/appearances/{appearance.id}"},
+    )
+
+
+@router.delete(
+    "/{entity_id}/appearances/{appearance_id}",
+    status_code=204,
+    summary="Remove an appearance (If-Match: the claim's ETag; reason required)",
+)
+def remove_appearance(
+    session: WriteSessionDep,
+    actor: EditorActor,
+    expect: ExpectDep,
+    entity_id: EntityId,
+    appearance_id: PartId,
+    reason: ReasonQuery,
+) -> Response:
+    claim = service.remove_appearance(
+        session, entity_id, appearance_id, expect=expect, actor=actor, reason=reason
+    )
+    return Response(status_code=204, headers={"ETag": f'"v{claim.version}"'})

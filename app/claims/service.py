@@ -1,0 +1,608 @@
+"""Claim rules: status and review, evidence and appearances; every write records one revision."""
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, delete, func, text
+from sqlmodel import Session, SQLModel, col, select
+
+from app import errors
+from app.auth.actor import Actor, Role
+from app.base import utcnow
+from app.claims.models import (
+    STATUSES_NEEDING_EVIDENCE,
+    Appearance,
+    AppearanceCreate,
+    Claim,
+    ClaimCreate,
+    ClaimQuery,
+    ClaimRevertable,
+    ClaimStatus,
+    ClaimTopic,
+    ClaimUpdate,
+    Evidence,
+    EvidenceCreate,
+    EvidenceUpdate,
+    ReviewState,
+    StatusChange,
+)
+from app.history import service as history_service
+from app.history import writes
+from app.history.models import EntityType, RevisionAction
+from app.history.tracked import load_for_write
+from app.outlets.models import Outlet
+from app.paging import fetch_page, pick_sort, sort_keys
+from app.responses import RowJson
+from app.sources.models import Source
+from app.speakers.models import Speaker
+
+ENTITY = EntityType.claim
+NOT_NULL = frozenset({"statement", "language", "topics"})
+claim_table = Claim.__table__  # type: ignore[attr-defined]
+ROWS = RowJson(claim_table)
+topic_table = ClaimTopic.__table__  # type: ignore[attr-defined]
+SORTS = sort_keys(
+    claim_table.c.id,
+    {"claimed_at": claim_table.c.claimed_at, "updated_at": claim_table.c.updated_at},
+)
+_EVIDENCE_FIELDS = ("id", "title", "stance", "url", "source_id", "note", "added_by")
+_APPEARANCE_FIELDS = ("id", "source_id", "role", "quote")
+
+
+# --- snapshots and rules ----------------------------------------------------------------------
+
+
+def claim_snapshot(session: Session) -> Callable[[Any], dict[str, Any]]:
+    """The claim as history records it: its fields plus its evidence and appearances."""
+
+    def snapshot(claim: Claim) -> dict[str, Any]:
+        data = writes.plain_snapshot(claim)
+        data["evidence"] = []
+        data["appearances"] = []
+        if claim.id is None:
+            return data
+        evidence = session.exec(
+            select(Evidence).where(col(Evidence.claim_id) == claim.id).order_by(col(Evidence.id))
+        )
+        data["evidence"] = [_pick(item, _EVIDENCE_FIELDS) for item in evidence]
+        appearances = session.exec(
+            select(Appearance)
+            .where(col(Appearance.claim_id) == claim.id)
+            .order_by(col(Appearance.id))
+        )
+        data["appearances"] = [_pick(item, _APPEARANCE_FIELDS) for item in appearances]
+        return data
+
+    return snapshot
+
+
+def _pick(item: SQLModel, fields: tuple[str, ...]) -> dict[str, Any]:
+    return item.model_dump(mode="json", include=set(fields))
+
+
+def _require_live(session: Session, model: type[Any], entity_id: int | None, field: str) -> None:
+    if entity_id is None:
+        return
+    found = session.get(model, entity_id)
+    if found is None or found.deleted_at is not None:
+        state = "does not exist" if found is None else "was deleted"
+        raise errors.RuleViolation(
+            f"{field} {entity_id} {state}.", rule="reference_missing", field=field
+        )
+
+
+def _check_references(session: Session, values: dict[str, Any]) -> None:
+    if "speaker_id" in values:
+        _require_live(session, Speaker, values["speaker_id"], "speaker_id")
+    if "outlet_id" in values:
+        _require_live(session, Outlet, values["outlet_id"], "outlet_id")
+    if "source_id" in values:
+        _require_live(session, Source, values["source_id"], "source_id")
+
+
+def _evidence_count(session: Session, claim_id: int) -> int:
+    statement = sa.select(func.count()).where(col(Evidence.claim_id) == claim_id)
+    return int(session.connection().execute(statement).scalar_one())
+
+
+def check_status_rules(
+    session: Session, claim: Claim, values: dict[str, Any], *, evidence_removed: int = 0
+) -> None:
+    """The rules a claim's verdict fields must meet (DESIGN.md), checked on the values it is
+    about to get, before anything is written."""
+    status = values.get("status", claim.status)
+    verdict = values.get("verdict", claim.verdict)
+    review = values.get("review", claim.review)
+    if status != ClaimStatus.unverified:
+        if not (verdict and verdict.strip()):
+            raise errors.RuleViolation(
+                f"Status {status} needs a verdict: the rationale, in words.",
+                rule="verdict_required",
+                field="verdict",
+            )
+        evidence = _evidence_count(session, claim.id or 0) - evidence_removed
+        if status in STATUSES_NEEDING_EVIDENCE and evidence < 1:
+            raise errors.RuleViolation(
+                f"Status {status} needs at least one evidence item.",
+                rule="evidence_required",
+                field="status",
+            )
+        if review == ReviewState.open:
+            raise errors.RuleViolation(
+                "A claim with a verdict is in review or settled, not open.",
+                rule="review_state",
+                field="review",
+            )
+    elif review == ReviewState.settled:
+        raise errors.RuleViolation(
+            "Only a claim with a verdict can be settled; set a status first.",
+            rule="settle_needs_verdict",
+            field="review",
+        )
+
+
+def _sync_topics(session: Session, claim: Claim, previous: list[str] | None = None) -> None:
+    """Rewrite the claim's rows in the topic index, unless its topics did not change."""
+    assert claim.id is not None
+    if previous is not None and previous == claim.topics:
+        return
+    session.exec(delete(topic_table).where(topic_table.c.claim_id == claim.id))
+    session.add_all(ClaimTopic(claim_id=claim.id, topic=topic) for topic in claim.topics)
+    session.flush()
+
+
+def _distinct(topics: list[str]) -> list[str]:
+    return list(dict.fromkeys(topics))
+
+
+# --- claim writes -----------------------------------------------------------------------------
+
+
+def create_claim(
+    session: Session, claim_in: ClaimCreate, *, actor: Actor, reason: str | None = None
+) -> Claim:
+    _check_references(session, claim_in.model_dump(include={"speaker_id", "outlet_id"}))
+    claim = Claim.model_validate(claim_in)
+    claim.topics = _distinct(claim_in.topics)
+    writes.create(
+        session,
+        claim,
+        entity_type=ENTITY,
+        actor=actor,
+        reason=reason,
+        snapshot=claim_snapshot(session),
+    )
+    _sync_topics(session, claim)
+    session.commit()
+    return claim
+
+
+def update_claim(
+    session: Session,
+    claim_id: int,
+    claim_in: ClaimUpdate,
+    *,
+    expect: writes.Expect,
+    actor: Actor,
+    reason: str | None = None,
+) -> Claim:
+    values = writes.changed_fields(claim_in, not_null=NOT_NULL)
+    _check_references(session, values)
+    if "topics" in values:
+        values["topics"] = _distinct(values["topics"])
+    claim = load_for_write(session, Claim, claim_id)
+    expect.check(claim)
+    topics_before = list(claim.topics)
+    if writes.update(
+        session,
+        claim,
+        values,
+        entity_type=ENTITY,
+        actor=actor,
+        reason=reason,
+        snapshot=claim_snapshot(session),
+    ):
+        _sync_topics(session, claim, topics_before)
+        session.commit()
+    return claim
+
+
+def set_status(
+    session: Session,
+    claim_id: int,
+    change: StatusChange,
+    *,
+    expect: writes.Expect,
+    actor: Actor,
+) -> Claim:
+    """A verdict, a review move, or both (DESIGN.md, "Verification status and review")."""
+    claim = load_for_write(session, Claim, claim_id)
+    check_status_permission(claim, change, actor)
+    expect.check(claim)
+    values: dict[str, Any] = {}
+    if change.verdict is not None:
+        values["verdict"] = change.verdict.strip()
+    if change.status is not None:
+        values.update(_status_values(claim, change))
+    elif change.review is not None:
+        values.update(_review_move(claim, change.review))
+    check_status_rules(session, claim, values)
+    if writes.update(
+        session,
+        claim,
+        values,
+        entity_type=ENTITY,
+        actor=actor,
+        reason=change.reason,
+        snapshot=claim_snapshot(session),
+    ):
+        session.commit()
+    return claim
+
+
+def check_status_permission(claim: Claim, change: StatusChange, actor: Actor) -> None:
+    """A checker may only take a claim into review (open -> in_review); verdicts, settling
+    and reopening are an editor's (seeds and local tools, the system role, may do all)."""
+    if actor.role.at_least(Role.editor):
+        return
+    starts_review = (
+        change.status is None
+        and change.verdict is None
+        and change.review == ReviewState.in_review
+        and claim.review in (ReviewState.open, ReviewState.in_review)
+    )
+    if not starts_review:
+        raise errors.Forbidden(
+            "A checker may only move a claim's review from open to in_review; verdicts, "
+            "settling and reopening need the editor role.",
+            required_role=str(Role.editor),
+        )
+
+
+def _status_values(claim: Claim, change: StatusChange) -> dict[str, Any]:
+    if change.status == ClaimStatus.unverified:
+        if change.verdict is not None:
+            raise errors.RuleViolation(
+                "An unverified claim carries no verdict.",
+                rule="unverified_has_no_verdict",
+                field="verdict",
+            )
+        review = change.review or (
+            ReviewState.open if claim.review == ReviewState.settled else claim.review
+        )
+        if review == ReviewState.settled:
+            raise errors.RuleViolation(
+                "Only a claim with a verdict can be settled.",
+                rule="settle_needs_verdict",
+                field="review",
+            )
+        return {"status": change.status, "verdict": None, "reviewed_at": None, "review": review}
+    if change.review not in (None, ReviewState.settled):
+        raise errors.RuleViolation(
+            "Giving a verdict settles the review; reopen it afterwards if needed.",
+            rule="verdict_settles_review",
+            field="review",
+        )
+    values: dict[str, Any] = {"status": change.status, "review": ReviewState.settled}
+    if change.status != claim.status or change.verdict is not None:
+        values["reviewed_at"] = utcnow()
+    return values
+
+
+def _review_move(claim: Claim, target: ReviewState) -> dict[str, Any]:
+    if target == claim.review:
+        return {}
+    if claim.review == ReviewState.settled and target == ReviewState.open:
+        raise errors.RuleViolation(
+            "A settled claim is reopened into in_review, not open.",
+            rule="reopen_to_in_review",
+            field="review",
+        )
+    values: dict[str, Any] = {"review": target}
+    if target == ReviewState.settled:
+        values["reviewed_at"] = utcnow()
+    return values
+
+
+def delete_claim(
+    session: Session, claim_id: int, *, expect: writes.Expect, actor: Actor, reason: str | None
+) -> Claim:
+    return writes.delete_entity(
+        session,
+        Claim,
+        claim_id,
+        entity_type=ENTITY,
+        expect=expect,
+        actor=actor,
+        reason=reason,
+        snapshot=claim_snapshot(session),
+    )
+
+
+def restore_claim(
+    session: Session, claim_id: int, *, expect: writes.Expect, actor: Actor, reason: str | None
+) -> Claim:
+    return writes.restore_entity(
+        session,
+        Claim,
+        claim_id,
+        entity_type=ENTITY,
+        expect=expect,
+        actor=actor,
+        reason=reason,
+        snapshot=claim_snapshot(session),
+    )
+
+
+def revert_claim(
+    session: Session,
+    claim_id: int,
+    to_version: int,
+    *,
+    expect: writes.Expect,
+    actor: Actor,
+    reason: str | None,
+) -> Claim:
+    """Bring back a version's fields and verdict; evidence and appearances stay as they are."""
+    claim = load_for_write(session, Claim, claim_id)
+    expect.check(claim)
+    reason = writes.require_reason(reason, "revert")
+    values = writes.reverted_values(
+        session, claim, entity_type=ENTITY, to_version=to_version, update_model=ClaimRevertable
+    )
+    _check_references(session, values)
+    check_status_rules(session, claim, values)
+    topics_before = list(claim.topics)
+    if writes.update(
+        session,
+        claim,
+        values,
+        entity_type=ENTITY,
+        actor=actor,
+        reason=reason,
+        snapshot=claim_snapshot(session),
+        action=RevisionAction.reverted,
+        reverted_to=to_version,
+    ):
+        _sync_topics(session, claim, topics_before)
+        session.commit()
+    return claim
+
+
+WRITES = writes.TrackedWrites(
+    create=create_claim,
+    update=update_claim,
+    delete=delete_claim,
+    restore=restore_claim,
+    revert=revert_claim,
+)
+
+
+# --- evidence and appearances: each change is one revision of the claim ---------------------
+
+
+def _change_claim_parts(
+    session: Session,
+    claim_id: int,
+    mutate: Callable[[Claim], Any],
+    *,
+    expect: writes.Expect,
+    actor: Actor,
+    reason: str | None,
+) -> tuple[Claim, Any]:
+    claim = load_for_write(session, Claim, claim_id)
+    expect.check(claim)
+    snapshot = claim_snapshot(session)
+    before = snapshot(claim)
+    result = mutate(claim)
+    session.flush()
+    revision = history_service.record(
+        session,
+        claim,
+        entity_type=ENTITY,
+        action=RevisionAction.updated,
+        before=before,
+        after=snapshot(claim),
+        actor=actor,
+        reason=reason,
+    )
+    if revision is not None:
+        session.commit()
+    return claim, result
+
+
+def add_evidence(
+    session: Session,
+    claim_id: int,
+    evidence_in: EvidenceCreate,
+    *,
+    expect: writes.Expect,
+    actor: Actor,
+    reason: str | None = None,
+) -> tuple[Claim, Evidence]:
+    _check_references(session, evidence_in.model_dump(include={"source_id"}))
+
+    def add(claim: Claim) -> Evidence:
+        evidence = Evidence(
+            claim_id=claim_id,
+            added_by=actor.name,
+            created_at=utcnow(),
+            **evidence_in.model_dump(),
+        )
+        session.add(evidence)
+        return evidence
+
+    return _change_claim_parts(session, claim_id, add, expect=expect, actor=actor, reason=reason)
+
+
+def _get_part(session: Session, model: type[Any], part_id: int, claim_id: int) -> Any:
+    part = session.get(model, part_id)
+    if part is None or part.claim_id != claim_id:
+        raise errors.NotFound(f"Claim {claim_id} has no {model.__tablename__} {part_id}.")
+    return part
+
+
+def update_evidence(
+    session: Session,
+    claim_id: int,
+    evidence_id: int,
+    evidence_in: EvidenceUpdate,
+    *,
+    expect: writes.Expect,
+    actor: Actor,
+    reason: str | None = None,
+) -> tuple[Claim, Evidence]:
+    values = writes.changed_fields(evidence_in, not_null=frozenset({"title", "stance"}))
+    _check_references(session, values)
+
+    def change(claim: Claim) -> Evidence:
+        evidence: Evidence = _get_part(session, Evidence, evidence_id, claim_id)
+        for field, value in values.items():
+            setattr(evidence, field, value)
+        if evidence.url is None and evidence.source_id is None and not evidence.note:
+            raise errors.RuleViolation(
+                "Evidence needs a url, a source_id, or a note saying where it is.",
+                rule="evidence_target",
+                field="url",
+            )
+        return evidence
+
+    return _change_claim_parts(session, claim_id, change, expect=expect, actor=actor, reason=reason)
+
+
+def remove_evidence(
+    session: Session,
+    claim_id: int,
+    evidence_id: int,
+    *,
+    expect: writes.Expect,
+    actor: Actor,
+    reason: str | None,
+) -> Claim:
+    reason = writes.require_reason(reason, "remove evidence")
+
+    def remove(claim: Claim) -> None:
+        evidence = _get_part(session, Evidence, evidence_id, claim_id)
+        check_status_rules(session, claim, {}, evidence_removed=1)
+        session.delete(evidence)
+
+    return _change_claim_parts(
+        session, claim_id, remove, expect=expect, actor=actor, reason=reason
+    )[0]
+
+
+def add_appearance(
+    session: Session,
+    claim_id: int,
+    appearance_in: AppearanceCreate,
+    *,
+    expect: writes.Expect,
+    actor: Actor,
+    reason: str | None = None,
+) -> tuple[Claim, Appearance]:
+    _check_references(session, appearance_in.model_dump(include={"source_id"}))
+
+    def add(claim: Claim) -> Appearance:
+        duplicate = session.exec(
+            select(Appearance).where(
+                col(Appearance.claim_id) == claim_id,
+                col(Appearance.source_id) == appearance_in.source_id,
+                col(Appearance.role) == appearance_in.role,
+            )
+        ).first()
+        if duplicate is not None:
+            raise errors.Conflict(
+                f"Claim {claim_id} already has this appearance (id {duplicate.id}).",
+                appearance_id=duplicate.id,
+            )
+        appearance = Appearance(
+            claim_id=claim_id, created_at=utcnow(), **appearance_in.model_dump()
+        )
+        session.add(appearance)
+        return appearance
+
+    return _change_claim_parts(session, claim_id, add, expect=expect, actor=actor, reason=reason)
+
+
+def remove_appearance(
+    session: Session,
+    claim_id: int,
+    appearance_id: int,
+    *,
+    expect: writes.Expect,
+    actor: Actor,
+    reason: str | None,
+) -> Claim:
+    reason = writes.require_reason(reason, "remove an appearance")
+
+    def remove(claim: Claim) -> None:
+        session.delete(_get_part(session, Appearance, appearance_id, claim_id))
+
+    return _change_claim_parts(
+        session, claim_id, remove, expect=expect, actor=actor, reason=reason
+    )[0]
+
+
+def list_evidence(session: Session, claim_id: int) -> Sequence[Evidence]:
+    statement = select(Evidence).where(col(Evidence.claim_id) == claim_id)
+    return session.exec(statement.order_by(col(Evidence.id))).all()
+
+
+def list_appearances(session: Session, claim_id: int) -> Sequence[Appearance]:
+    statement = select(Appearance).where(col(Appearance.claim_id) == claim_id)
+    return session.exec(statement.order_by(col(Appearance.id))).all()
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+
+def fts5_query(text: str) -> str:
+    """Every word of the user's text as a quoted FTS5 string: no operator gets through."""
+    words = [word.replace('"', '""') for word in text.split()]
+    return " ".join(f'"{word}"' for word in words if word.strip('"'))
+
+
+def list_claims(conn: Connection, query: ClaimQuery) -> tuple[Sequence[Any], str | None]:
+    sort = pick_sort(SORTS, query.sort)
+    c = claim_table.c
+    statement = ROWS.select(conn.dialect.name).where(c.deleted_at.is_(None))
+    for column, value in (
+        (c.status, query.status),
+        (c.review, query.review),
+        (c.speaker_id, query.speaker_id),
+        (c.outlet_id, query.outlet_id),
+        (c.language, query.language),
+    ):
+        if value is not None:
+            statement = statement.where(column == value)
+    if query.topic is not None:
+        # IN, not a correlated EXISTS: SQLite then starts from the (topic, claim_id) index.
+        tagged = sa.select(topic_table.c.claim_id).where(
+            topic_table.c.topic == query.topic.strip().lower()
+        )
+        statement = statement.where(c.id.in_(tagged))
+    if query.claimed_after is not None:
+        statement = statement.where(c.claimed_at >= query.claimed_after)
+    if query.claimed_before is not None:
+        statement = statement.where(c.claimed_at < query.claimed_before)
+    if query.updated_since is not None:
+        statement = statement.where(c.updated_at >= query.updated_since)
+    if query.q is not None and query.q.strip():
+        statement = statement.where(_matches(conn, query.q))
+    return fetch_page(conn, statement, sort, query.cursor, query.limit)
+
+
+def _matches(conn: Connection, q: str) -> Any:
+    """Full-text match: FTS5 on SQLite, a tsvector with the 'simple' configuration on PostgreSQL
+    (claims come in many languages, so no stemming)."""
+    if conn.dialect.name == "sqlite":
+        query = fts5_query(q)
+        if not query:
+            raise errors.BadRequest("q must contain a word.", field="q")
+        return text(
+            "claim.id IN (SELECT rowid FROM claim_fts WHERE claim_fts MATCH :fts_query)"
+        ).bindparams(fts_query=query)
+    return text("claim.search_vector @@ plainto_tsquery('simple', :ts_query)").bindparams(
+        ts_query=q
+    )

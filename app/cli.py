@@ -1,0 +1,288 @@
+"""The ``claimtracker`` command. Heavy imports happen inside commands, so ``--help`` is quick."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+cli = typer.Typer(
+    help="Claim tracker: serve the API and look after its database.", no_args_is_help=True
+)
+keys_cli = typer.Typer(
+    help="API keys: create (the secret is printed once), list, revoke.", no_args_is_help=True
+)
+cli.add_typer(keys_cli, name="keys")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (CLAIMS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (CLAIMS_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (CLAIMS_WORKERS).")] = None,
+) -> None:
+    """Serve the API with uvicorn."""
+    import uvicorn
+
+    from app.settings import get_settings
+
+    settings = get_settings()
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level,
+        proxy_headers=False,
+    )
+
+
+@cli.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Upgrade the database schema (Alembic) to head."""
+    from app.migrate import upgrade
+
+    upgrade(revision=revision)
+    typer.echo(f"database migrated to {revision}")
+
+
+@cli.command()
+def seed(
+    directory: Annotated[Path | None, typer.Option(help="Folder with the seed YAML files.")] = None,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Only when the database has no claims yet.")
+    ] = False,
+) -> None:
+    """Load the seed claims (idempotent: a second run changes nothing)."""
+    from app.db import Database, make_engine
+    from app.seeding import SeedError, database_is_empty, load_seeds
+
+    database = Database(make_engine())
+    try:
+        with database.session(write=True) as session:
+            if if_empty and not database_is_empty(session):
+                typer.echo("database already has claims; seeds not loaded")
+                return
+            report = load_seeds(session, directory)
+    except SeedError as exc:
+        typer.echo(f"seed data is invalid: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        database.engine.dispose()
+    if report.changed:
+        typer.echo(f"seeds loaded: created {report.created}, updated {report.updated}")
+    else:
+        typer.echo("seeds already loaded; nothing changed")
+
+
+@cli.command("verify-history")
+def verify_history_command() -> None:
+    """Recompute every hash chain; exit 1 and name the first broken link on tampering."""
+    from app.db import Database, make_engine
+    from app.history.verify import verify_history
+
+    database = Database(make_engine())
+    try:
+        with database.read_connection(snapshot=True) as conn:
+            report = verify_history(conn)
+    finally:
+        database.engine.dispose()
+    if report.ok:
+        typer.echo(
+            f"history intact: {report.entities_checked} entities, "
+            f"{report.revisions_checked} revisions"
+        )
+        return
+    broken = report.first_broken
+    assert broken is not None
+    typer.echo(
+        f"history BROKEN at {broken.entity_type} {broken.entity_id} version {broken.version} "
+        f"(revision id {broken.revision_id}): {broken.problem}",
+        err=True,
+    )
+    raise typer.Exit(1)
+
+
+# --- import and export through the API -------------------------------------------------------
+
+UrlOption = Annotated[
+    str, typer.Option(envvar="CLAIMS_URL", help="The server, like http://127.0.0.1:8000.")
+]
+TokenOption = Annotated[str, typer.Option(envvar="CLAIMS_TOKEN", help="An API key (ct_...).")]
+
+
+@cli.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The file.")],
+    url: UrlOption,
+    token: TokenOption,
+    format: Annotated[str, typer.Option(help="ndjson, csv or claimreview.")] = "ndjson",
+    mapping: Annotated[
+        Path | None, typer.Option(exists=True, help="TOML column mapping (csv).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=100_000, help="Records per POST.")] = 500,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report; write nothing.")] = False,
+    on_error: Annotated[str, typer.Option(help="stop (refuse a failing batch) or skip.")] = "stop",
+) -> None:
+    """Import claims through the API (never straight to the database).
+
+    The whole file is read and checked first: any bad row is reported by number and nothing
+    is sent. Re-running after an interruption is safe: records upsert by external_id, so what
+    landed reports as unchanged.
+    """
+    from app.imports.importer import run_import_command
+
+    raise typer.Exit(
+        run_import_command(
+            file,
+            url=url,
+            token=token,
+            fmt=format,
+            mapping_path=mapping,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            on_error=on_error,
+        )
+    )
+
+
+@cli.command("export")
+def export_file(
+    output: Annotated[Path, typer.Option(help="Where to write (- for stdout).")],
+    url: UrlOption,
+    token: TokenOption,
+    format: Annotated[str, typer.Option(help="ndjson, csv or claimreview.")] = "ndjson",
+    status: Annotated[str | None, typer.Option(help="Only claims with this status.")] = None,
+    topic: Annotated[str | None, typer.Option(help="Only claims with this topic.")] = None,
+) -> None:
+    """Export claims through the API, streamed to a file."""
+    import sys
+
+    from app.client import ClaimTrackerClient, ClientError
+
+    try:
+        with ClaimTrackerClient(url, token) as api:
+            chunks = api.export(format, status=status, topic=topic)
+            if str(output) == "-":
+                for chunk in chunks:
+                    sys.stdout.buffer.write(chunk)
+            else:
+                with output.open("wb") as handle:
+                    for chunk in chunks:
+                        handle.write(chunk)
+    except ClientError as exc:
+        typer.echo(f"export failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+ROLES_HELP = "reader, checker, editor or admin"
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what holds the key (≤ 100 characters).")],
+    role: Annotated[str, typer.Option(help=f"The key's role: {ROLES_HELP}.")],
+) -> None:
+    """Create a key; its secret is the last line of the output, shown only this once."""
+    from app.auth import service
+    from app.db import Database, make_engine
+    from app.errors import RuleViolation
+
+    database = Database(make_engine())
+    try:
+        with database.session(write=True) as session:
+            key, secret = service.create_key(session, name, role)
+    except RuleViolation as exc:
+        typer.echo(f"cannot create the key: {exc.detail}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        database.engine.dispose()
+    typer.echo(f"created key {key.id} {key.name!r} with role {key.role} (prefix {key.prefix}).")
+    typer.echo("Its secret follows; it is not stored and cannot be shown again:")
+    typer.echo(secret)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List keys: id, name, prefix, role, dates. Never a secret."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from app.auth import service
+    from app.db import Database, make_engine
+
+    database = Database(make_engine())
+    try:
+        with database.session() as session:
+            keys = list(service.list_keys(session))
+    finally:
+        database.engine.dispose()
+    table = Table("id", "name", "prefix", "role", "created", "last used", "revoked")
+    for key in keys:
+        table.add_row(
+            str(key.id),
+            key.name,
+            key.prefix,
+            str(key.role),
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "-",
+            f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "-",
+        )
+    Console(width=120).print(table)
+
+
+@keys_cli.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="The key's id (see keys list).")],
+) -> None:
+    """Revoke a key. Servers refuse it at once, or within 10 s in other processes."""
+    from app.auth import service
+    from app.db import Database, make_engine
+    from app.errors import NotFound
+
+    database = Database(make_engine())
+    try:
+        with database.session(write=True) as session:
+            key = service.revoke_key(session, key_id)
+    except NotFound as exc:
+        typer.echo(f"no key with id {key_id}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        database.engine.dispose()
+    typer.echo(f"key {key.id} {key.name!r} revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@keys_cli.command("ensure-admin")
+def keys_ensure_admin() -> None:
+    """Without an active admin key, create one named "admin" and print its secret once."""
+    from app.auth import service
+    from app.auth.models import KeyRole
+    from app.db import Database, make_engine
+
+    database = Database(make_engine())
+    try:
+        with database.session(write=True) as session:
+            if service.has_active_admin(session):
+                typer.echo("an admin key exists (claimtracker keys list)")
+                return
+            key, secret = service.create_key(session, "admin", KeyRole.admin)
+    finally:
+        database.engine.dispose()
+    typer.echo("")
+    typer.echo(f"No admin key existed, so one was made: key {key.id} 'admin' (role admin).")
+    typer.echo("Send it as `Authorization: Bearer <key>`; it is shown only this once:")
+    typer.echo("")
+    typer.echo(f"    {secret}")
+    typer.echo("")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""Engine, sessions and the request-scoped database handle.
+
+Writes on SQLite open with ``BEGIN IMMEDIATE`` so that two writers never both read a version and
+then race for the lock; on PostgreSQL the services take a row lock instead.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from app.history.tracked import refuse_bulk_writes
+from app.settings import Settings, get_settings
+
+BEGIN_IMMEDIATE = "claims_begin_immediate"
+# A single-statement read needs no explicit transaction on SQLite (each statement is atomic).
+NO_BEGIN = "claims_no_begin"
+
+event.listen(Session, "do_orm_execute", refuse_bulk_writes)
+
+
+def make_engine(url: str | None = None, settings: Settings | None = None) -> Engine:
+    settings = settings or get_settings()
+    url = url or settings.database_url
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        in_memory = parsed.database in (None, "", ":memory:")
+        # A pool as large as the thread pool's concurrency: the default 5 + 10 starves under
+        # load ("QueuePool limit reached", PERFORMANCE.md).
+        pool: dict[str, Any] = (
+            {} if in_memory else {"pool_size": settings.pool_size, "max_overflow": 8}
+        )
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False},
+            json_serializer=_json_text,
+            **pool,
+        )
+        _configure_sqlite(engine, settings)
+        return engine
+    # No pool_pre_ping: it costs a round trip per request; a dead connection surfaces as a 503
+    # and is replaced, and pool_recycle retires connections before servers time them out.
+    return create_engine(
+        url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size // 2,
+        pool_recycle=1800,
+        json_serializer=_json_text,
+    )
+
+
+def _json_text(value: Any) -> str:
+    # UTF-8 as is (the stdlib default escapes every non-ASCII character: Cyrillic doubles).
+    return orjson.dumps(value).decode()
+
+
+def _configure_sqlite(engine: Engine, settings: Settings) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when a transaction begins (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
+        cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        options = conn.get_execution_options()
+        if options.get(NO_BEGIN, False):
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(BEGIN_IMMEDIATE) else "BEGIN")
+
+
+class Database:
+    """What a request needs of the database: ORM sessions for writes, connections for reads.
+
+    Tests build one bound to a single connection inside an outer transaction, so that every
+    commit a service makes only releases a savepoint and the test's writes vanish afterwards.
+    """
+
+    def __init__(self, engine: Engine, *, bind: Connection | None = None) -> None:
+        self.engine = engine
+        self.bind = bind
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self._write_engine = engine.execution_options(**{BEGIN_IMMEDIATE: True})
+        self._single_read_engine = engine.execution_options(**{NO_BEGIN: True})
+
+    def session(self, *, write: bool = False) -> Session:
+        if self.bind is not None:
+            return Session(
+                bind=self.bind, join_transaction_mode="create_savepoint", expire_on_commit=False
+            )
+        return Session(self._write_engine if write else self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def read_connection(
+        self, *, single_statement: bool = False, snapshot: bool = False
+    ) -> Iterator[Connection]:
+        """A connection for reads. ``single_statement`` skips the explicit transaction;
+        ``snapshot`` makes every statement see one moment (PostgreSQL's READ COMMITTED would
+        let a write land between two reads; a SQLite read transaction is a snapshot already)."""
+        if self.bind is not None:
+            yield self.bind
+            return
+        engine = self._single_read_engine if single_statement else self.engine
+        with engine.connect() as conn:
+            if snapshot and not self.is_sqlite:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            yield conn
+
+
+def database_of(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+async def get_database(request: Request) -> Database:
+    # async on purpose: a plain `def` dependency would cost a thread-pool hop on hot reads.
+    return database_of(request)
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A read session; it never commits (a commit in cleanup would follow the response)."""
+    with database_of(request).session() as session:
+        yield session
+
+
+def get_write_session(request: Request) -> Iterator[Session]:
+    """A write session: BEGIN IMMEDIATE on SQLite. The service commits, once."""
+    with database_of(request).session(write=True) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+WriteSessionDep = Annotated[Session, Depends(get_write_session)]

@@ -1,0 +1,248 @@
+"""Application errors and their RFC 9457 problem+json rendering.
+
+Services raise ``AppError`` subclasses (never ``HTTPException``); the handlers here turn every
+error the app can meet, including framework and database ones, into a problem document.
+"""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("app.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class AppError(Exception):
+    status: int = 500
+    slug: str = "internal-error"
+    title: str = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class BadRequest(AppError):
+    status, slug, title = 400, "bad-request", "Bad Request"
+
+
+class Unauthorized(AppError):
+    """No key, or one that is malformed, unknown or revoked (401, with a Bearer challenge)."""
+
+    status, slug, title = 401, "unauthorized", "Unauthorized"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(
+            detail, headers={"WWW-Authenticate": 'Bearer realm="claimtracker"'}, **extra
+        )
+
+
+class Forbidden(AppError):
+    """A known caller whose role may not do this (403)."""
+
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(AppError):
+    status, slug, title = 404, "not-found", "Not Found"
+
+
+class Conflict(AppError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class Gone(AppError):
+    status, slug, title = 410, "gone", "Gone"
+
+
+class PreconditionFailed(AppError):
+    status, slug, title = 412, "precondition-failed", "Precondition Failed"
+
+
+class PayloadTooLarge(AppError):
+    status, slug, title = 413, "payload-too-large", "Content Too Large"
+
+
+class UnsupportedMediaType(AppError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported Media Type"
+
+
+class RuleViolation(AppError):
+    """A request that is well-formed but breaks a rule of the desk (422)."""
+
+    status, slug, title = 422, "rule-violation", "Unprocessable Content"
+
+    def __init__(self, detail: str, *, rule: str, field: str | None = None, **extra: Any) -> None:
+        errors = [{"loc": ["body", field] if field else ["body"], "msg": detail, "type": rule}]
+        super().__init__(detail, errors=errors, rule=rule, **extra)
+
+
+class ImportRefused(AppError):
+    """An all-or-nothing import batch with failed records (422): ``errors`` has every one."""
+
+    status, slug, title = 422, "import-refused", "Unprocessable Content"
+
+
+class PreconditionRequired(AppError):
+    status, slug, title = 428, "precondition-required", "Precondition Required"
+
+
+class TooManyRequests(AppError):
+    status, slug, title = 429, "too-many-requests", "Too Many Requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
+def problem_response(
+    status: int,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    detail: str | None = None,
+    request: Request | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {
+        "type": f"urn:claimtracker:problem:{slug}" if slug else "about:blank",
+        "title": title or phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if request is not None:
+        body["instance"] = request.url.path
+        request_id = getattr(request.state, "request_id", None)
+        if request_id:
+            body["request_id"] = request_id
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return Response(
+        orjson.dumps(body, default=str),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _clean_validation_errors(raw: list[Any]) -> list[dict[str, Any]]:
+    # The raw input is left out: it can be large, and echoing it back helps no one.
+    return [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in raw
+    ]
+
+
+async def _app_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AppError)
+    return problem_response(
+        exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        request=request,
+        errors=exc.errors,
+        headers=exc.headers,
+        extra=exc.extra,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _clean_validation_errors(list(exc.errors()))
+    if any(err["type"] == "json_invalid" for err in errors):
+        return problem_response(
+            400,
+            slug="malformed-json",
+            detail="The body is not valid JSON.",
+            request=request,
+            errors=errors,
+        )
+    return problem_response(
+        422,
+        slug="validation-error",
+        title="Unprocessable Content",
+        detail="The request does not match the schema; see errors.",
+        request=request,
+        errors=errors,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem_response(
+        exc.status_code,
+        detail=exc.detail if isinstance(exc.detail, str) else None,
+        request=request,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    log.info("integrity error: %s", exc)
+    return problem_response(
+        409,
+        slug="conflict",
+        detail="The change conflicts with stored data (a unique value is taken, "
+        "or a referenced row does not exist).",
+        request=request,
+    )
+
+
+async def _stale_data(request: Request, exc: Exception) -> Response:
+    return problem_response(
+        412,
+        slug="precondition-failed",
+        detail="The resource was changed by someone else; read it again and retry.",
+        request=request,
+    )
+
+
+async def _operational_error(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s", exc)
+    return problem_response(
+        503,
+        slug="database-unavailable",
+        detail="The database is busy or unreachable.",
+        request=request,
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return problem_response(500, slug="internal-error", request=request)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(StaleDataError, _stale_data)
+    app.add_exception_handler(OperationalError, _operational_error)
+    app.add_exception_handler(Exception, _unexpected)

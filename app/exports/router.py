@@ -1,0 +1,61 @@
+"""GET /exports (streamed) and GET /claims/{id}/claimreview."""
+
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response, StreamingResponse
+
+from app.auth.dependencies import READER
+from app.db import database_of
+from app.exports import service
+from app.history.views import EntityId
+
+router = APIRouter(tags=["exports"])
+
+
+def _organization(request: Request) -> dict[str, str]:
+    settings = request.app.state.settings
+    return {"name": settings.organization_name, "url": settings.organization_url}
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+@router.get(
+    "/exports",
+    summary="Export claims (ndjson, csv or a ClaimReview DataFeed), streamed",
+    dependencies=[READER],
+    response_class=StreamingResponse,
+)
+def export_claims(request: Request, query: Annotated[service.ExportQuery, Query()]) -> Response:
+    service.check_query(query)
+    extension = {"ndjson": "ndjson", "csv": "csv", "claimreview": "jsonld"}[query.format]
+    return StreamingResponse(
+        service.stream_export(
+            database_of(request),
+            query,
+            organization=_organization(request),
+            base_url=_base_url(request),
+        ),
+        media_type=service.MEDIA_TYPES[query.format],
+        headers={"Content-Disposition": f'attachment; filename="claims.{extension}"'},
+    )
+
+
+@router.get(
+    "/claims/{entity_id}/claimreview",
+    summary="The claim as a schema.org ClaimReview (JSON-LD); 404 while unverified",
+    dependencies=[READER],
+)
+async def claim_review(request: Request, entity_id: EntityId) -> Response:
+    review = await run_in_threadpool(
+        service.claim_review_for,
+        database_of(request),
+        entity_id,
+        organization=_organization(request),
+        base_url=_base_url(request),
+    )
+    return Response(orjson.dumps(review), media_type="application/ld+json")

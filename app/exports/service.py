@@ -1,0 +1,303 @@
+"""Exports stream in constant memory: keyset pages of claims (the collection's filters), each
+page's speakers, outlets, evidence and appearances read in bulk, written row by row."""
+
+import csv
+import io
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from pydantic import Field
+
+from app import errors
+from app.claims import service as claims_service
+from app.claims.models import Appearance, ClaimQuery, Evidence
+from app.db import Database
+from app.exports import claimreview
+from app.outlets.models import Outlet
+from app.paging import pick_sort
+from app.sources.models import Source
+from app.speakers.models import Speaker
+
+PAGE = 200
+speaker_table = Speaker.__table__  # type: ignore[attr-defined]
+outlet_table = Outlet.__table__  # type: ignore[attr-defined]
+source_table = Source.__table__  # type: ignore[attr-defined]
+evidence_table = Evidence.__table__  # type: ignore[attr-defined]
+appearance_table = Appearance.__table__  # type: ignore[attr-defined]
+CSV_COLUMNS = (
+    "external_id",
+    "statement",
+    "language",
+    "speaker",
+    "speaker_role",
+    "speaker_affiliation",
+    "outlet",
+    "context",
+    "place",
+    "topics",
+    "claimed_at",
+    "status",
+    "verdict",
+)
+
+
+class ExportFormat(StrEnum):
+    ndjson = "ndjson"
+    csv = "csv"
+    claimreview = "claimreview"
+
+
+MEDIA_TYPES = {
+    ExportFormat.ndjson: "application/x-ndjson",
+    ExportFormat.csv: "text/csv; charset=utf-8",
+    ExportFormat.claimreview: "application/ld+json",
+}
+
+
+class ExportQuery(ClaimQuery):
+    """The claim collection's filters; the export walks every page itself."""
+
+    format: ExportFormat = ExportFormat.ndjson
+    sort: str = Field(default="id", max_length=20, description="Export order: id ascending.")
+
+
+def _by_id(conn: sa.Connection, table: sa.Table, ids: set[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = conn.execute(sa.select(table).where(table.c.id.in_(ids))).mappings()
+    return {row["id"]: dict(row) for row in rows}
+
+
+def _page_related(conn: sa.Connection, claims: list[dict[str, Any]]) -> dict[str, Any]:
+    ids = [c["id"] for c in claims]
+    evidence: dict[int, list[dict[str, Any]]] = {}
+    for row in conn.execute(
+        sa.select(evidence_table)
+        .where(evidence_table.c.claim_id.in_(ids))
+        .order_by(evidence_table.c.id)
+    ).mappings():
+        evidence.setdefault(row["claim_id"], []).append(dict(row))
+    appearances: dict[int, list[dict[str, Any]]] = {}
+    for row in conn.execute(
+        sa.select(appearance_table)
+        .where(appearance_table.c.claim_id.in_(ids))
+        .order_by(appearance_table.c.id)
+    ).mappings():
+        appearances.setdefault(row["claim_id"], []).append(dict(row))
+    source_ids = {a["source_id"] for items in appearances.values() for a in items}
+    source_ids |= {e["source_id"] for items in evidence.values() for e in items if e["source_id"]}
+    sources = _by_id(conn, source_table, source_ids)
+    outlet_ids = {c["outlet_id"] for c in claims if c["outlet_id"]}
+    outlet_ids |= {s["outlet_id"] for s in sources.values() if s["outlet_id"]}
+    return {
+        "speakers": _by_id(
+            conn, speaker_table, {c["speaker_id"] for c in claims if c["speaker_id"]}
+        ),
+        "outlets": _by_id(conn, outlet_table, outlet_ids),
+        "sources": sources,
+        "evidence": evidence,
+        "appearances": appearances,
+    }
+
+
+def _outlet_ref(outlet: dict[str, Any] | None) -> dict[str, Any] | None:
+    if outlet is None:
+        return None
+    ref = {"name": outlet["name"], "kind": outlet["kind"], "domain": outlet["domain"]}
+    if outlet["external_id"]:
+        ref["external_id"] = outlet["external_id"]
+    return {k: v for k, v in ref.items() if v is not None}
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def import_record(claim: dict[str, Any], related: dict[str, Any]) -> dict[str, Any]:
+    """The claim as an import record: importing it elsewhere reproduces it."""
+    record: dict[str, Any] = {
+        "external_id": claim["external_id"] or f"claimtracker:{claim['id']}",
+        "statement": claim["statement"],
+        "language": claim["language"],
+        "original_quote": claim["original_quote"],
+        "original_language": claim["original_language"],
+        "claimed_at": claim["claimed_at"],
+        "context": claim["context"],
+        "place": claim["place"],
+        "topics": claim["topics"],
+    }
+    speaker = related["speakers"].get(claim["speaker_id"])
+    if speaker is not None:
+        record["speaker"] = {
+            k: v
+            for k, v in {
+                "name": speaker["name"],
+                "external_id": speaker["external_id"],
+                "kind": speaker["kind"],
+                "role": speaker["role"],
+                "affiliation": speaker["affiliation"],
+                "country": speaker["country"],
+                "aliases": speaker["aliases"] or None,
+            }.items()
+            if v is not None
+        }
+    if claim["outlet_id"]:
+        record["outlet"] = _outlet_ref(related["outlets"].get(claim["outlet_id"]))
+    sources = []
+    for appearance in related["appearances"].get(claim["id"], []):
+        source = related["sources"][appearance["source_id"]]
+        ref: dict[str, Any] = {
+            "url": source["url"],
+            "external_id": source["external_id"],
+            "title": source["title"],
+            "published_at": _iso(source["published_at"]),
+            "outlet": _outlet_ref(related["outlets"].get(source["outlet_id"])),
+            "role": appearance["role"],
+            "quote": appearance["quote"],
+        }
+        sources.append({k: v for k, v in ref.items() if v is not None})
+    if sources:
+        record["sources"] = sources
+    evidence = []
+    for item in related["evidence"].get(claim["id"], []):
+        url = item["url"]
+        if url is None and item["source_id"]:
+            url = related["sources"][item["source_id"]]["url"]
+        entry = {"title": item["title"], "stance": item["stance"], "url": url, "note": item["note"]}
+        evidence.append({k: v for k, v in entry.items() if v is not None})
+    if evidence:
+        record["evidence"] = evidence
+    if claim["status"] != "unverified":
+        record["status"] = claim["status"]
+        record["verdict"] = claim["verdict"]
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def _csv_line(values: list[Any]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue().encode()
+
+
+def _csv_row(claim: dict[str, Any], related: dict[str, Any]) -> bytes:
+    speaker = related["speakers"].get(claim["speaker_id"]) or {}
+    outlet = related["outlets"].get(claim["outlet_id"]) or {}
+    return _csv_line(
+        [
+            claim["external_id"] or f"claimtracker:{claim['id']}",
+            claim["statement"],
+            claim["language"],
+            speaker.get("name"),
+            speaker.get("role"),
+            speaker.get("affiliation"),
+            outlet.get("name"),
+            claim["context"],
+            claim["place"],
+            ";".join(claim["topics"]),
+            claim["claimed_at"],
+            claim["status"],
+            claim["verdict"],
+        ]
+    )
+
+
+def _claim_pages(database: Database, query: ExportQuery) -> Iterator[tuple[list[Any], Any]]:
+    page_query = ClaimQuery.model_validate(
+        query.model_dump(exclude={"format", "cursor", "limit"}) | {"limit": PAGE}
+    )
+    cursor: str | None = None
+    while True:
+        with database.read_connection() as conn:
+            rows, cursor = claims_service.list_claims(
+                conn, page_query.model_copy(update={"cursor": cursor})
+            )
+            claims = []
+            for row in rows:
+                claim = dict(row._mapping)
+                claim["topics"] = orjson.loads(claim["topics"])
+                claims.append(claim)
+            related = _page_related(conn, claims) if claims else {}
+        yield claims, related
+        if cursor is None:
+            return
+
+
+def check_query(query: ExportQuery) -> None:
+    """Errors a streaming answer could no longer report: checked before the first byte."""
+    if query.cursor is not None:
+        raise errors.BadRequest("Exports walk every page themselves: no cursor.", field="cursor")
+    pick_sort(claims_service.SORTS, query.sort)
+
+
+def stream_export(
+    database: Database, query: ExportQuery, *, organization: dict[str, str], base_url: str
+) -> Iterator[bytes]:
+    fmt = query.format
+    if fmt is ExportFormat.csv:
+        yield _csv_line(list(CSV_COLUMNS))
+    if fmt is ExportFormat.claimreview:
+        yield b'{"@context":"https://schema.org","@type":"DataFeed","dataFeedElement":['
+    first = True
+    for claims, related in _claim_pages(database, query):
+        for claim in claims:
+            if fmt is ExportFormat.ndjson:
+                yield orjson.dumps(import_record(claim, related)) + b"\n"
+            elif fmt is ExportFormat.csv:
+                yield _csv_row(claim, related)
+            else:
+                review = claim_review_of(claim, related, organization, base_url, context=False)
+                if review is None:
+                    continue
+                yield (b"" if first else b",\n") + orjson.dumps(review)
+                first = False
+    if fmt is ExportFormat.claimreview:
+        yield b"]}\n"
+
+
+def claim_review_of(
+    claim: dict[str, Any],
+    related: dict[str, Any],
+    organization: dict[str, str],
+    base_url: str,
+    *,
+    context: bool = True,
+) -> dict[str, Any] | None:
+    appearances = [
+        {
+            "url": related["sources"][a["source_id"]]["url"],
+            "title": related["sources"][a["source_id"]]["title"],
+            "role": a["role"],
+        }
+        for a in related["appearances"].get(claim["id"], [])
+    ]
+    return claimreview.claim_review(
+        claim,
+        speaker=related["speakers"].get(claim["speaker_id"]),
+        appearances=appearances,
+        organization=organization,
+        url=f"{base_url}/api/v1/claims/{claim['id']}",
+        with_context=context,
+    )
+
+
+def claim_review_for(
+    database: Database, claim_id: int, *, organization: dict[str, str], base_url: str
+) -> dict[str, Any]:
+    with database.read_connection() as conn:
+        row = claims_service.ROWS.by_id(conn, claim_id)
+        if row is None:
+            raise errors.NotFound(f"No claim with id {claim_id}.")
+        if row.deleted_at is not None:
+            raise errors.Gone(f"claim {claim_id} was deleted.")
+        claim = dict(row._mapping)
+        claim["topics"] = orjson.loads(claim["topics"])
+        related = _page_related(conn, [claim])
+    review = claim_review_of(claim, related, organization, base_url)
+    if review is None:
+        raise errors.NotFound(
+            f"Claim {claim_id} is unverified: it has no ClaimReview until it has a verdict."
+        )
+    return review

@@ -1,0 +1,191 @@
+"""Recording and reading the change history.
+
+``record`` is the one function through which every change of every tracked entity is written:
+the caller mutates the entity, passes the snapshots before and after, and commits once.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from app import errors
+from app.auth.actor import Actor
+from app.base import utcnow
+from app.history.hashing import revision_hash
+from app.history.models import SCHEMA_VERSION, EntityType, Revision, RevisionAction
+from app.history.tracked import Tracked, diff_snapshots
+
+# Held from the revision insert to the commit on PostgreSQL, so revision ids become visible in
+# the order they were assigned and the change feed never skips one (see docs/history.md).
+FEED_LOCK_KEY = 7_311_942_001
+
+
+def record(
+    session: Session,
+    entity: Tracked,
+    *,
+    entity_type: EntityType,
+    action: RevisionAction,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    actor: Actor,
+    reason: str | None = None,
+    reverted_to: int | None = None,
+) -> Revision | None:
+    """Append the revision for one change, bump the entity's version and head hash; flush only.
+
+    Returns ``None`` and touches nothing when the change changes nothing.
+    """
+    changes = diff_snapshots(before, after)
+    if not changes and action is not RevisionAction.created:
+        return None
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        session.connection().execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY}
+        )
+
+    recorded_at = utcnow()
+    if action is RevisionAction.created:
+        entity.version = 1
+        entity.created_at = recorded_at
+        entity.updated_at = recorded_at
+        session.add(entity)
+        session.flush()  # assigns the id the revision names
+        prev_hash = None
+    else:
+        prev_hash = entity.head_hash
+        entity.version += 1
+        entity.updated_at = recorded_at
+    entity_id = entity.id  # type: ignore[attr-defined]
+    assert isinstance(entity_id, int)
+
+    revision = Revision(
+        entity_type=entity_type,
+        entity_id=entity_id,
+        version=entity.version,
+        action=action,
+        reverted_to=reverted_to,
+        recorded_at=recorded_at,
+        actor_key_id=actor.key_id,
+        actor_name=actor.name,
+        actor_role=str(actor.role),
+        reason=reason,
+        request_id=actor.request_id,
+        changes=changes,
+        snapshot=after,
+        schema_version=SCHEMA_VERSION,
+        prev_hash=prev_hash,
+        hash="",
+    )
+    revision.hash = revision_hash(
+        entity_type=revision.entity_type,
+        entity_id=revision.entity_id,
+        version=revision.version,
+        action=revision.action,
+        reverted_to=revision.reverted_to,
+        recorded_at=revision.recorded_at,
+        actor_key_id=revision.actor_key_id,
+        actor_name=revision.actor_name,
+        actor_role=revision.actor_role,
+        reason=revision.reason,
+        request_id=revision.request_id,
+        schema_version=revision.schema_version,
+        prev_hash=revision.prev_hash,
+        snapshot=revision.snapshot,
+        changes=revision.changes,
+    )
+    entity.head_hash = revision.hash
+    session.add(entity)
+    session.add(revision)
+    session.flush()
+    return revision
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+def list_revisions(
+    session: Session,
+    entity_type: EntityType,
+    entity_id: int,
+    *,
+    after_version: int = 0,
+    limit: int = 50,
+) -> Sequence[Revision]:
+    statement = (
+        select(Revision)
+        .where(
+            Revision.entity_type == entity_type,
+            Revision.entity_id == entity_id,
+            Revision.version > after_version,
+        )
+        .order_by(col(Revision.version))
+        .limit(limit)
+    )
+    return session.exec(statement).all()
+
+
+def get_revision(
+    session: Session, entity_type: EntityType, entity_id: int, version: int
+) -> Revision:
+    statement = select(Revision).where(
+        Revision.entity_type == entity_type,
+        Revision.entity_id == entity_id,
+        Revision.version == version,
+    )
+    revision = session.exec(statement).first()
+    if revision is None:
+        raise errors.NotFound(f"{entity_type} {entity_id} has no version {version}.")
+    return revision
+
+
+def revision_as_of(
+    session: Session,
+    entity_type: EntityType,
+    entity_id: int,
+    *,
+    version: int | None = None,
+    at: datetime | None = None,
+) -> Revision:
+    """The revision in force at a version or a moment (the last one at or before it)."""
+    statement = select(Revision).where(
+        Revision.entity_type == entity_type, Revision.entity_id == entity_id
+    )
+    if version is not None:
+        statement = statement.where(Revision.version <= version)
+    if at is not None:
+        # Ordered by the indexed timestamp, so the index serves the order too.
+        statement = statement.where(Revision.recorded_at <= at).order_by(
+            col(Revision.recorded_at).desc()
+        )
+    statement = statement.order_by(col(Revision.version).desc())
+    revision = session.exec(statement.limit(1)).first()
+    if revision is None:
+        when = f"version {version}" if version is not None else f"{at.isoformat() if at else ''}"
+        raise errors.NotFound(f"{entity_type} {entity_id} did not exist at {when}.")
+    return revision
+
+
+def diff_versions(
+    session: Session, entity_type: EntityType, entity_id: int, from_version: int, to_version: int
+) -> dict[str, dict[str, Any]]:
+    older = get_revision(session, entity_type, entity_id, from_version)
+    newer = get_revision(session, entity_type, entity_id, to_version)
+    return diff_snapshots(older.snapshot, newer.snapshot)
+
+
+def changes_feed(
+    session: Session,
+    *,
+    after: int = 0,
+    entity_type: EntityType | None = None,
+    limit: int = 100,
+) -> Sequence[Revision]:
+    statement = select(Revision).where(col(Revision.id) > after)
+    if entity_type is not None:
+        statement = statement.where(Revision.entity_type == entity_type)
+    return session.exec(statement.order_by(col(Revision.id)).limit(limit)).all()

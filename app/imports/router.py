@@ -1,0 +1,65 @@
+"""POST /imports: a batch of claim records (JSON array or NDJSON), upserted by external_id."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from app.auth.dependencies import CheckerActor
+from app.db import database_of
+from app.imports import claimreview, service
+from app.imports.models import ImportFormat, ImportSummary, OnError
+from app.responses import JSON_MEDIA_TYPE
+
+router = APIRouter(tags=["imports"])
+
+
+@router.post(
+    "/imports",
+    response_model=ImportSummary,
+    summary="Import a batch of claims (JSON array or NDJSON); upsert by external_id",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+            "required": True,
+        }
+    },
+)
+async def import_claims(
+    request: Request,
+    actor: CheckerActor,
+    dry_run: Annotated[bool, Query(description="Report what would happen; write nothing.")] = False,
+    on_error: Annotated[
+        OnError, Query(description="stop: refuse the whole batch if a record fails; skip.")
+    ] = OnError.stop,
+    format: Annotated[
+        ImportFormat, Query(description="records (ours) or claimreview (schema.org JSON-LD).")
+    ] = ImportFormat.records,
+    idempotency_key: Annotated[
+        str | None, Header(max_length=200, description="Makes a retried batch safe (24 h).")
+    ] = None,
+) -> Response:
+    settings = request.app.state.settings
+    body = await request.body()
+    content_type = request.headers.get("content-type", "application/json")
+    raw = service.parse_body(content_type, body, max_records=settings.import_max_records)
+    if format is ImportFormat.claimreview:
+        raw = claimreview.records_from_jsonld(raw)
+    answer = await run_in_threadpool(
+        service.run_import,
+        database_of(request),
+        raw,
+        actor=actor,
+        dry_run=dry_run,
+        on_error=on_error,
+        idempotency_key=idempotency_key,
+        body_fingerprint=service.fingerprint(body, str(dry_run), on_error, format),
+    )
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+    return Response(
+        answer.body, status_code=answer.status_code, media_type=JSON_MEDIA_TYPE, headers=headers
+    )

@@ -1,0 +1,614 @@
+"""Bulk import: upsert claims by ``external_id`` through the claim services, one batch at a time.
+
+A batch runs inside ONE outer transaction on one connection; the session joins it with
+``join_transaction_mode="create_savepoint"``, so each service's single commit only releases a
+savepoint and every created or changed claim still gets its revision (tagged with the batch id:
+request id and reason "import <batch id>"). Each record runs in a savepoint of its own, so a
+failed record is undone whole. At the end the outer transaction commits once, or rolls back
+(a dry run, or a refused all-or-nothing batch).
+"""
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy import Connection, Transaction, func, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app import errors
+from app.auth.actor import Actor, Role
+from app.base import utcnow
+from app.claims import service as claims_service
+from app.claims.models import (
+    AppearanceCreate,
+    Claim,
+    ClaimCreate,
+    ClaimStatus,
+    ClaimUpdate,
+    EvidenceCreate,
+    StatusChange,
+)
+from app.db import BEGIN_IMMEDIATE, Database
+from app.history.writes import NO_PRECONDITION
+from app.imports.models import (
+    NDJSON_MEDIA_TYPE,
+    IdempotencyKey,
+    ImportRecord,
+    ImportSummary,
+    OnError,
+    OutletRef,
+    RecordError,
+    SourceRef,
+    SpeakerRef,
+)
+from app.outlets import service as outlets_service
+from app.outlets.models import Outlet, OutletCreate
+from app.sources import service as sources_service
+from app.sources.models import Source, SourceCreate
+from app.speakers import service as speakers_service
+from app.speakers.models import Speaker, SpeakerCreate
+from app.text import fold
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+# PostgreSQL: batches run one at a time (SQLite's BEGIN IMMEDIATE already does this), so a
+# batch never races another for the same external_id: one left running by a client that went
+# away finishes before the client's retry looks for what landed.
+IMPORT_LOCK_KEY = 7_311_942_002
+CLAIM_FIELDS = frozenset(
+    {
+        "statement",
+        "language",
+        "original_quote",
+        "original_language",
+        "claimed_at",
+        "context",
+        "place",
+        "topics",
+        "external_id",
+    }
+)
+_running: set[tuple[int, str]] = set()
+_running_lock = threading.Lock()
+
+
+# --- parsing the body -------------------------------------------------------------------------
+
+
+def parse_body(content_type: str, body: bytes, *, max_records: int) -> list[Any]:
+    """A JSON array (or one object) or NDJSON, as raw records; 400 names the bad line."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    records: list[Any]
+    if media_type == NDJSON_MEDIA_TYPE:
+        records = []
+        for number, line in enumerate(body.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                raise errors.BadRequest(
+                    f"Line {number} is not valid JSON: {exc}.", line=number
+                ) from None
+            if len(records) > max_records:
+                break
+    else:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise errors.BadRequest(f"The body is not valid JSON: {exc}.") from None
+        records = data if isinstance(data, list) else [data]
+    if len(records) > max_records:
+        raise errors.PayloadTooLarge(
+            f"A batch holds at most {max_records} records (CLAIMS_IMPORT_MAX_RECORDS); "
+            "split the file into smaller batches.",
+            max_records=max_records,
+        )
+    return records
+
+
+def fingerprint(body: bytes, *parts: str) -> str:
+    digest = hashlib.sha256(body)
+    for part in parts:
+        digest.update(b"\0" + part.encode())
+    return digest.hexdigest()
+
+
+# --- one batch --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Batch:
+    session: Session
+    conn: Connection
+    actor: Actor
+    reason: str
+    speakers: dict[tuple[str, str], int] = field(default_factory=dict)
+    outlets: dict[tuple[str, str], int] = field(default_factory=dict)
+    sources: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Cache entries made by the record in progress: forgotten if it fails.
+    added: list[tuple[dict[tuple[str, str], int], tuple[str, str]]] = field(default_factory=list)
+
+    def remember(self, cache: dict[tuple[str, str], int], key: tuple[str, str], value: int) -> int:
+        cache[key] = value
+        self.added.append((cache, key))
+        return value
+
+    def forget_record(self) -> None:
+        for cache, key in self.added:
+            cache.pop(key, None)
+        self.added.clear()
+
+
+class RecordFailed(Exception):
+    def __init__(self, message: str, *, field: str | None, type: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.type = type
+
+
+def _id_by_external_id(session: Session, model: type[Any], external_id: str | None) -> int | None:
+    if not external_id:
+        return None
+    found: int | None = session.exec(
+        select(model.id).where(col(model.external_id) == external_id)
+    ).first()
+    return found
+
+
+def _find_or_create(
+    batch: _Batch,
+    cache: dict[tuple[str, str], int],
+    key: tuple[str, str],
+    find: Callable[[], int | None],
+    create: Callable[[], Any],
+) -> int:
+    """The id of an inline reference: cached for the batch, else found, else created (through
+    its service, so the new entity has its revision)."""
+    if key in cache:
+        return cache[key]
+    found = find()
+    if found is None:
+        found = create().id
+    assert found is not None
+    return batch.remember(cache, key, found)
+
+
+def _speaker_id(batch: _Batch, ref: SpeakerRef) -> int:
+    session = batch.session
+    return _find_or_create(
+        batch,
+        batch.speakers,
+        ("x", ref.external_id) if ref.external_id else ("n", fold(ref.name or "")),
+        lambda: (
+            _id_by_external_id(session, Speaker, ref.external_id)
+            or (speakers_service.find_speaker_id(session, name=ref.name) if ref.name else None)
+        ),
+        lambda: speakers_service.create_speaker(
+            session,
+            SpeakerCreate(
+                name=ref.name or str(ref.external_id),
+                kind=ref.kind,
+                role=ref.role,
+                affiliation=ref.affiliation,
+                country=ref.country,
+                aliases=ref.aliases,
+                external_id=ref.external_id,
+            ),
+            actor=batch.actor,
+            reason=batch.reason,
+        ),
+    )
+
+
+def _outlet_by_name(session: Session, name: str | None) -> int | None:
+    if not name:
+        return None
+    found: int | None = session.exec(
+        select(Outlet.id)
+        .where(func.lower(Outlet.name) == name.lower(), col(Outlet.deleted_at).is_(None))
+        .order_by(col(Outlet.id))
+    ).first()
+    return found
+
+
+def _outlet_id(batch: _Batch, ref: OutletRef) -> int:
+    session = batch.session
+    return _find_or_create(
+        batch,
+        batch.outlets,
+        ("x", ref.external_id) if ref.external_id else ("n", (ref.name or "").casefold()),
+        lambda: (
+            _id_by_external_id(session, Outlet, ref.external_id)
+            or _outlet_by_name(session, ref.name)
+        ),
+        lambda: outlets_service.create_outlet(
+            session,
+            OutletCreate(
+                name=ref.name or str(ref.external_id),
+                kind=ref.kind,
+                domain=ref.domain,
+                external_id=ref.external_id,
+            ),
+            actor=batch.actor,
+            reason=batch.reason,
+        ),
+    )
+
+
+def _source_by_url(session: Session, url: str | None) -> int | None:
+    if not url:
+        return None
+    found: int | None = session.exec(select(Source.id).where(col(Source.url) == url)).first()
+    return found
+
+
+def _source_id(batch: _Batch, ref: SourceRef) -> int:
+    session = batch.session
+    return _find_or_create(
+        batch,
+        batch.sources,
+        ("x", ref.external_id) if ref.external_id else ("u", ref.url or ""),
+        lambda: (
+            _id_by_external_id(session, Source, ref.external_id) or _source_by_url(session, ref.url)
+        ),
+        lambda: sources_service.create_source(
+            session,
+            SourceCreate(
+                url=ref.url,
+                external_id=ref.external_id,
+                title=ref.title,
+                outlet_id=_outlet_id(batch, ref.outlet) if ref.outlet else None,
+                published_at=ref.published_at,
+            ),
+            actor=batch.actor,
+            reason=batch.reason,
+        ),
+    )
+
+
+def _needs_editor(record: ImportRecord, claim: Claim | None) -> bool:
+    if record.status is None:
+        return False
+    current = claim.status if claim is not None else ClaimStatus.unverified
+    return record.status != current or (record.verdict or None) != (
+        claim.verdict if claim is not None else None
+    )
+
+
+def _apply(batch: _Batch, record: ImportRecord) -> str:
+    """Upsert one record; returns created, updated or unchanged."""
+    session, actor, reason = batch.session, batch.actor, batch.reason
+    existing = session.exec(
+        select(Claim).where(col(Claim.external_id) == record.external_id)
+    ).first()
+    if existing is not None and existing.deleted_at is not None:
+        raise RecordFailed(
+            f"Claim {existing.id} with this external_id was deleted; restore it first.",
+            field="external_id",
+            type="deleted",
+        )
+    if _needs_editor(record, existing) and not actor.role.at_least(Role.editor):
+        raise RecordFailed(
+            f"Importing a verdict needs the editor role; the key {actor.name!r} has the "
+            f"{actor.role} role. Leave out status and verdict to import the claim alone.",
+            field="status",
+            type="forbidden",
+        )
+    values = record.model_dump(include=set(CLAIM_FIELDS), exclude_unset=True)
+    values["external_id"] = record.external_id
+    values["statement"] = record.statement
+    if record.speaker is not None:
+        values["speaker_id"] = _speaker_id(batch, record.speaker)
+    if record.outlet is not None:
+        values["outlet_id"] = _outlet_id(batch, record.outlet)
+    source_ids = [(_source_id(batch, ref), ref) for ref in record.sources]
+
+    if existing is None:
+        claim = claims_service.create_claim(
+            session, ClaimCreate.model_validate(values), actor=actor, reason=reason
+        )
+        outcome = "created"
+        evidence_seen: set[tuple[Any, ...]] = set()
+        appearances_seen: set[tuple[int, str]] = set()
+    else:
+        version = existing.version
+        claim = claims_service.update_claim(
+            session,
+            existing.id or 0,
+            ClaimUpdate.model_validate(values),
+            expect=NO_PRECONDITION,
+            actor=actor,
+            reason=reason,
+        )
+        outcome = "unchanged" if claim.version == version else "updated"
+        evidence_seen = {
+            (item.title, item.url, item.note)
+            for item in claims_service.list_evidence(session, claim.id or 0)
+        }
+        appearances_seen = {
+            (item.source_id, str(item.role))
+            for item in claims_service.list_appearances(session, claim.id or 0)
+        }
+    claim_id = claim.id
+    assert claim_id is not None
+    version_before_parts = claim.version
+    for source_id, ref in source_ids:
+        if (source_id, str(ref.role)) in appearances_seen:
+            continue
+        appearances_seen.add((source_id, str(ref.role)))
+        claims_service.add_appearance(
+            session,
+            claim_id,
+            AppearanceCreate(source_id=source_id, role=ref.role, quote=ref.quote),
+            expect=NO_PRECONDITION,
+            actor=actor,
+            reason=reason,
+        )
+    for item in record.evidence:
+        if (item.title, item.url, item.note) in evidence_seen:
+            continue
+        evidence_seen.add((item.title, item.url, item.note))
+        claim, _ = claims_service.add_evidence(
+            session,
+            claim_id,
+            EvidenceCreate(title=item.title, stance=item.stance, url=item.url, note=item.note),
+            expect=NO_PRECONDITION,
+            actor=actor,
+            reason=reason,
+        )
+    if _needs_editor(record, claim):
+        assert record.status is not None
+        change = StatusChange(
+            status=record.status,
+            verdict=record.verdict.strip() if record.verdict else None,
+            reason=reason,
+        )
+        claim = claims_service.set_status(
+            session, claim_id, change, expect=NO_PRECONDITION, actor=actor
+        )
+    if outcome == "unchanged" and claim.version != version_before_parts:
+        outcome = "updated"
+    return outcome
+
+
+def _field_of(loc: Any) -> str | None:
+    parts = [str(part) for part in loc if part not in ("body",)]
+    return ".".join(parts) or None
+
+
+def import_batch(
+    session: Session,
+    conn: Connection,
+    raw_records: list[Any],
+    *,
+    actor: Actor,
+    batch_id: str,
+    on_error: OnError,
+) -> ImportSummary:
+    """Apply every record in its own savepoint on ``conn``; the caller commits or rolls back."""
+    summary = ImportSummary(batch_id=batch_id, dry_run=False)
+    batch = _Batch(session, conn, replace(actor, request_id=batch_id), f"import {batch_id}")
+    for index, raw in enumerate(raw_records):
+        external_id = raw.get("external_id") if isinstance(raw, dict) else None
+        try:
+            record = ImportRecord.model_validate(raw)
+        except ValidationError as exc:
+            summary.failed += 1
+            for err in exc.errors():
+                summary.errors.append(
+                    RecordError(
+                        index=index,
+                        external_id=external_id if isinstance(external_id, str) else None,
+                        field=_field_of(err["loc"]),
+                        message=err["msg"],
+                        type=err["type"],
+                    )
+                )
+            continue
+        if session.in_transaction():
+            session.commit()
+        savepoint = conn.begin_nested()
+        try:
+            outcome = _apply(batch, record)
+            if session.in_transaction():
+                session.commit()
+            savepoint.commit()
+        except (errors.AppError, RecordFailed, ValidationError, IntegrityError) as exc:
+            if session.in_transaction():
+                session.rollback()
+            if savepoint.is_active:
+                savepoint.rollback()
+            session.expunge_all()
+            batch.forget_record()
+            summary.failed += 1
+            summary.errors.append(_record_error(index, record.external_id, exc))
+            continue
+        batch.added.clear()
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+    return summary
+
+
+def _record_error(index: int, external_id: str, exc: Exception) -> RecordError:
+    if isinstance(exc, RecordFailed):
+        return RecordError(
+            index=index,
+            external_id=external_id,
+            field=exc.field,
+            message=exc.message,
+            type=exc.type,
+        )
+    if isinstance(exc, errors.AppError):
+        field_name = None
+        if exc.errors:
+            field_name = _field_of(exc.errors[0].get("loc", []))
+        return RecordError(
+            index=index,
+            external_id=external_id,
+            field=field_name,
+            message=exc.detail or exc.title,
+            type=str(exc.extra.get("rule", exc.slug)),
+        )
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        return RecordError(
+            index=index,
+            external_id=external_id,
+            field=_field_of(err["loc"]),
+            message=err["msg"],
+            type=err["type"],
+        )
+    return RecordError(
+        index=index,
+        external_id=external_id,
+        field=None,
+        message="The record conflicts with stored data (a unique value is taken).",
+        type="conflict",
+    )
+
+
+# --- the whole request: idempotency, one outer transaction ------------------------------------
+
+
+@contextmanager
+def _outer_transaction(database: Database) -> Iterator[tuple[Connection, Transaction]]:
+    if database.bind is not None:  # tests: already inside the test's outer transaction
+        yield database.bind, database.bind.begin_nested()
+        return
+    engine = database.engine.execution_options(**{BEGIN_IMMEDIATE: True})
+    with engine.connect() as conn:
+        yield conn, conn.begin()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportAnswer:
+    status_code: int
+    body: bytes
+    replayed: bool = False
+
+
+def run_import(
+    database: Database,
+    raw_records: list[Any],
+    *,
+    actor: Actor,
+    dry_run: bool,
+    on_error: OnError,
+    idempotency_key: str | None = None,
+    body_fingerprint: str = "",
+) -> ImportAnswer:
+    """One batch in one transaction: replay a stored answer, or import and store the answer."""
+    caller = (actor.key_id or 0, idempotency_key or "")
+    if idempotency_key:
+        with _running_lock:
+            if caller in _running:
+                raise errors.Conflict(
+                    "A request with this Idempotency-Key is still running; retry later."
+                )
+            _running.add(caller)
+    try:
+        return _run(
+            database,
+            raw_records,
+            actor=actor,
+            dry_run=dry_run,
+            on_error=on_error,
+            idempotency_key=idempotency_key,
+            body_fingerprint=body_fingerprint,
+        )
+    finally:
+        if idempotency_key:
+            with _running_lock:
+                _running.discard(caller)
+
+
+def _run(
+    database: Database,
+    raw_records: list[Any],
+    *,
+    actor: Actor,
+    dry_run: bool,
+    on_error: OnError,
+    idempotency_key: str | None,
+    body_fingerprint: str,
+) -> ImportAnswer:
+    caller_id = actor.key_id or 0
+    with _outer_transaction(database) as (conn, outer):
+        try:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
+            if idempotency_key:
+                stored = _stored_answer(conn, caller_id, idempotency_key, body_fingerprint)
+                if stored is not None:
+                    outer.rollback()
+                    return stored
+            batch_id = uuid.uuid4().hex
+            with Session(
+                bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+            ) as session:
+                summary = import_batch(
+                    session, conn, raw_records, actor=actor, batch_id=batch_id, on_error=on_error
+                )
+            summary.dry_run = dry_run
+            if summary.failed and on_error is OnError.stop:
+                outer.rollback()
+                raise errors.ImportRefused(
+                    f"{summary.failed} of {len(raw_records)} records failed; nothing was "
+                    "imported (send on_error=skip to import the others).",
+                    errors=[error.model_dump(mode="json") for error in summary.errors],
+                    summary=summary.model_dump(mode="json", exclude={"errors"}),
+                )
+            body = summary.model_dump_json().encode()
+            if dry_run:
+                outer.rollback()
+                return ImportAnswer(200, body)
+            if idempotency_key:
+                conn.execute(
+                    sa.insert(IdempotencyKey.__table__),  # type: ignore[attr-defined]
+                    {
+                        "caller_id": caller_id,
+                        "key": idempotency_key,
+                        "fingerprint": body_fingerprint,
+                        "status_code": 200,
+                        "response_body": body,
+                        "created_at": utcnow(),
+                    },
+                )
+            outer.commit()
+            return ImportAnswer(200, body)
+        except BaseException:
+            if outer.is_active:
+                outer.rollback()
+            raise
+
+
+def _stored_answer(
+    conn: Connection, caller_id: int, key: str, body_fingerprint: str
+) -> ImportAnswer | None:
+    table = IdempotencyKey.__table__  # type: ignore[attr-defined]
+    row = conn.execute(
+        sa.select(table.c.fingerprint, table.c.status_code, table.c.response_body, table.c.id)
+        .where(table.c.caller_id == caller_id, table.c.key == key)
+        .where(table.c.created_at > utcnow() - IDEMPOTENCY_TTL)
+    ).first()
+    if row is None:
+        # An expired answer with this key is forgotten (not a tracked table: a plain DELETE).
+        conn.execute(sa.delete(table).where(table.c.caller_id == caller_id, table.c.key == key))
+        return None
+    if row.fingerprint != body_fingerprint:
+        raise errors.RuleViolation(
+            "This Idempotency-Key was used with another body in the last 24 h; "
+            "use a new key for a new batch.",
+            rule="idempotency_key_reused",
+            field="Idempotency-Key",
+        )
+    return ImportAnswer(row.status_code, bytes(row.response_body), replayed=True)

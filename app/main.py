@@ -1,0 +1,102 @@
+"""The application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app import health
+from app.auth.ratelimit import make_rate_limiter
+from app.auth.router import router as keys_router
+from app.claims.router import router as claims_router
+from app.db import Database, make_engine
+from app.errors import install_error_handlers
+from app.exports.router import router as exports_router
+from app.history.router import router as history_router
+from app.imports.models import NDJSON_MEDIA_TYPE
+from app.imports.router import router as imports_router
+from app.middleware import (
+    REQUEST_ID_HEADER,
+    BodyLimitMiddleware,
+    JsonContentTypeMiddleware,
+    RequestIdMiddleware,
+)
+from app.outlets.router import router as outlets_router
+from app.settings import Settings, get_settings
+from app.sources.router import router as sources_router
+from app.speakers.router import router as speakers_router
+
+API_PREFIX = "/api/v1"
+IMPORTS_PATH = f"{API_PREFIX}/imports"
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        app.state.database = database or Database(make_engine(settings=settings))
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.database.engine.dispose()
+
+    app = FastAPI(
+        title="Claim tracker",
+        version="0.1.0",
+        summary="Claims, who made them, where they appeared, the evidence and the verdict, "
+        "with a verifiable change history.",
+        lifespan=lifespan,
+    )
+    if database is not None:
+        app.state.database = database
+    # Read by the auth dependency (public reads, rate limits) for this app, not the process.
+    app.state.settings = settings
+    app.state.rate_limiter = make_rate_limiter(settings)
+
+    # Included straight into the app (not through an /api/v1 router): every level of nesting
+    # costs route matching on each request.
+    routers = (
+        claims_router,
+        speakers_router,
+        outlets_router,
+        sources_router,
+        history_router,
+        keys_router,
+        imports_router,
+        exports_router,
+    )
+    for router in routers:
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(health.router, prefix=API_PREFIX)
+    app.include_router(health.router)
+
+    install_error_handlers(app)
+    # Innermost, so that CORS headers reach its 415 answers too.
+    app.add_middleware(
+        JsonContentTypeMiddleware, extra_types={IMPORTS_PATH: frozenset({NDJSON_MEDIA_TYPE})}
+    )
+    if settings.cors_origins:  # no origins, no middleware on every request
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "Idempotency-Key",
+                REQUEST_ID_HEADER,
+            ],
+            expose_headers=["ETag", "Link", "Location", REQUEST_ID_HEADER],
+        )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        per_path={IMPORTS_PATH: settings.import_max_body_bytes},
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app

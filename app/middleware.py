@@ -1,0 +1,202 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task per request)."""
+
+import re
+import uuid
+from contextvars import ContextVar
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import problem_response
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class RequestIdMiddleware:
+    """Takes a sane incoming X-Request-ID or makes one; echoes it and keeps it for revisions."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit, before they are read whole."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        # Exact paths with their own limit (POST /api/v1/imports takes large batches).
+        self.per_path = per_path or {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        max_bytes = self.per_path.get(scope["path"], self.max_bytes)
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared > max_bytes:
+                    await self._too_large(scope, receive, send, max_bytes)
+                    return
+                break
+        received = 0
+        too_large = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > max_bytes:
+                    # The app sees the client go away and stops reading; its answer is dropped
+                    # below and the 413 sent instead (raising here would become a 400 in
+                    # FastAPI's body parsing).
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not too_large:
+                await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+        if too_large:
+            await self._too_large(scope, receive, send, max_bytes)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = problem_response(
+            413,
+            slug="payload-too-large",
+            detail=f"The body is larger than the {limit} bytes this route accepts.",
+        )
+        await response(scope, receive, send)
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """application/json, or any +json type (application/merge-patch+json, ...)."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
+class JsonContentTypeMiddleware:
+    """415 for a POST, PUT or PATCH body that does not say it is JSON (every body here is);
+    400 for a NUL character in the query or a JSON body (PostgreSQL text cannot hold one, and
+    no field of the desk needs it).
+
+    A request without a body passes: routing and validation answer it (405, 422) as before.
+    """
+
+    def __init__(self, app: ASGIApp, extra_types: dict[str, frozenset[str]] | None = None) -> None:
+        self.app = app
+        # Exact paths that also take other media types (POST /api/v1/imports: NDJSON).
+        self.extra_types = extra_types or {}
+
+    def _accepts(self, path: str, content_type: str) -> bool:
+        if is_json_media_type(content_type):
+            return True
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        return media_type in self.extra_types.get(path, frozenset())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("query_string", b"") or b"%00" in scope.get("raw_path", b""):
+            await _nul_refused(scope, receive, send)
+            return
+        if scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        has_body = False
+        content_type = ""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                has_body = has_body or value.strip() not in (b"0", b"")
+            elif name == b"transfer-encoding":
+                has_body = True
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+        if has_body and not self._accepts(scope["path"], content_type):
+            response = problem_response(
+                415,
+                slug="unsupported-media-type",
+                detail="Request bodies are JSON: send `Content-Type: application/json`.",
+            )
+            await response(scope, receive, send)
+            return
+        tail = b""
+        refused = False
+
+        async def nul_checking_receive() -> Message:
+            nonlocal tail, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = tail + message.get("body", b"")
+                if b"\\u0000" in chunk:
+                    refused = True
+                    return {"type": "http.disconnect"}
+                tail = chunk[-5:]
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, nul_checking_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+        if refused:
+            await _nul_refused(scope, receive, send)
+
+
+async def _nul_refused(scope: Scope, receive: Receive, send: Send) -> None:
+    response = problem_response(
+        400, slug="nul-character", detail="NUL characters (\\u0000, %00) are not accepted."
+    )
+    await response(scope, receive, send)

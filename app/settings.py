@@ -1,0 +1,92 @@
+"""Configuration, read from the environment (prefix ``CLAIMS_``) and an optional ``.env`` file."""
+
+from functools import lru_cache
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLAIMS_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./claims.db",
+        description="SQLAlchemy URL: a SQLite file, or postgresql+psycopg://user@host:5432/db.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `claimtracker serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `claimtracker serve` uses.")
+    workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
+    pool_size: int = Field(
+        default=32,
+        ge=1,
+        le=500,
+        description="Database connections kept per process; match the expected concurrency.",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=15_000, ge=0, description="How long a SQLite writer waits for the write lock."
+    )
+    sqlite_synchronous: str = Field(
+        default="FULL",
+        pattern="^(OFF|NORMAL|FULL|EXTRA)$",
+        description="SQLite PRAGMA synchronous. FULL survives power loss; NORMAL is faster in WAL.",
+    )
+    require_if_match: bool = Field(
+        default=True,
+        description="Answer 428 to writes without If-Match. Turn off only for trusted scripts.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS (JSON list)."
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (413 above it)."
+    )
+    import_max_records: int = Field(
+        default=5000, ge=1, le=1_000_000, description="Most records one POST /imports takes."
+    )
+    import_max_body_bytes: int = Field(
+        default=32 * 1_048_576,
+        ge=1024,
+        description="Largest body POST /imports accepts (the other routes keep max_body_bytes).",
+    )
+    organization_name: str = Field(
+        default="Claim tracker desk", description="The desk's name: ClaimReview's author."
+    )
+    organization_url: str = Field(
+        default="https://example.org/", description="The desk's site: ClaimReview's author url."
+    )
+    log_level: str = Field(default="info", description="uvicorn log level.")
+    public_read: bool = Field(
+        default=False,
+        description="Let callers without a key use the reader routes (a public newsroom page). "
+        "Writes always need a key; a bad Authorization header is still refused.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="Requests per minute per key (per client address without a key); 0 is off.",
+    )
+    rate_limit_store: str = Field(
+        default="memory",
+        description="Where request counts live: `memory` (this process only). With several "
+        "processes, limit in Redis or the load balancer instead.",
+    )
+
+    @field_validator("rate_limit_store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if value not in RATE_LIMIT_STORES:
+            known = ", ".join(sorted(RATE_LIMIT_STORES))
+            raise ValueError(
+                f"CLAIMS_RATE_LIMIT_STORE={value!r} is not a store this app has; use one of: "
+                f"{known} (with several processes, rate-limit in the load balancer)"
+            )
+        return value
+
+
+RATE_LIMIT_STORES = frozenset({"memory"})
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

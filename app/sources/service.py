@@ -1,0 +1,50 @@
+"""Source rules: every write records a revision."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func
+
+from app.history import writes
+from app.history.models import EntityType
+from app.paging import fetch_page, pick_sort, sort_keys
+from app.responses import RowJson
+from app.sources.models import Source, SourceQuery, SourceUpdate
+from app.text import like_pattern
+
+ENTITY = EntityType.source
+NOT_NULL: frozenset[str] = frozenset()
+source_table = Source.__table__  # type: ignore[attr-defined]
+ROWS = RowJson(source_table)
+SORTS = sort_keys(
+    source_table.c.id,
+    {"published_at": source_table.c.published_at, "updated_at": source_table.c.updated_at},
+)
+
+
+SOURCES = writes.TrackedService(
+    Source, entity_type=ENTITY, update_model=SourceUpdate, not_null=NOT_NULL
+)
+create_source = SOURCES.create
+update_source = SOURCES.update
+delete_source = SOURCES.delete
+restore_source = SOURCES.restore
+revert_source = SOURCES.revert
+
+
+def list_sources(conn: Connection, query: SourceQuery) -> tuple[Sequence[Any], str | None]:
+    sort = pick_sort(SORTS, query.sort)
+    statement = ROWS.select(conn.dialect.name).where(source_table.c.deleted_at.is_(None))
+    if query.q:
+        pattern = like_pattern(query.q.lower())
+        statement = statement.where(
+            func.lower(source_table.c.title).like(pattern, escape="\\")
+            | func.lower(source_table.c.url).like(pattern, escape="\\")
+        )
+    if query.outlet_id is not None:
+        statement = statement.where(source_table.c.outlet_id == query.outlet_id)
+    if query.language is not None:
+        statement = statement.where(source_table.c.language == query.language)
+    if query.updated_since is not None:
+        statement = statement.where(source_table.c.updated_at >= query.updated_since)
+    return fetch_page(conn, statement, sort, query.cursor, query.limit)

@@ -1,0 +1,105 @@
+"""Speaker rules: every write records a revision and keeps the alias search index."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, exists, select
+from sqlmodel import Session
+
+from app import errors
+from app.history import writes
+from app.history.models import EntityType
+from app.paging import fetch_page, pick_sort, sort_keys
+from app.responses import RowJson
+from app.speakers.models import Speaker, SpeakerAlias, SpeakerQuery, SpeakerUpdate
+from app.text import fold, like_pattern
+
+ENTITY = EntityType.speaker
+NOT_NULL = frozenset({"name", "kind", "aliases"})
+speaker_table = Speaker.__table__  # type: ignore[attr-defined]
+ROWS = RowJson(speaker_table)
+alias_table = SpeakerAlias.__table__  # type: ignore[attr-defined]
+SORTS = sort_keys(
+    speaker_table.c.id, {"name": speaker_table.c.name, "updated_at": speaker_table.c.updated_at}
+)
+
+
+def _clean_aliases(name: str, aliases: list[str]) -> list[str]:
+    """Distinct aliases in the given order, without the name itself."""
+    seen = {fold(name)}
+    kept: list[str] = []
+    for alias in aliases:
+        key = fold(alias)
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(alias)
+    return kept
+
+
+def _reindex_aliases(session: Session, speaker: Speaker) -> None:
+    assert speaker.id is not None
+    session.exec(delete(alias_table).where(alias_table.c.speaker_id == speaker.id))
+    session.add_all(
+        SpeakerAlias(speaker_id=speaker.id, alias=alias, folded=fold(alias)[:200])
+        for alias in [speaker.name, *speaker.aliases]
+    )
+    session.flush()
+
+
+def _normalize(values: dict[str, Any], current: Speaker | None) -> dict[str, Any]:
+    """Aliases are stored distinct and without the name itself."""
+    if current is None or "name" in values or "aliases" in values:
+        name = values.get("name", current.name if current else "")
+        aliases = values.get("aliases", current.aliases if current else [])
+        values = {**values, "aliases": _clean_aliases(name, aliases)}
+    return values
+
+
+SPEAKERS = writes.TrackedService(
+    Speaker,
+    entity_type=ENTITY,
+    update_model=SpeakerUpdate,
+    not_null=NOT_NULL,
+    normalize=_normalize,
+    after_change=_reindex_aliases,
+)
+create_speaker = SPEAKERS.create
+update_speaker = SPEAKERS.update
+delete_speaker = SPEAKERS.delete
+restore_speaker = SPEAKERS.restore
+revert_speaker = SPEAKERS.revert
+
+
+def find_speaker_id(session: Session, *, name: str) -> int | None:
+    """The live speaker whose name or an alias folds to ``name`` (the lowest id if several)."""
+    statement = (
+        select(alias_table.c.speaker_id)
+        .join(speaker_table, speaker_table.c.id == alias_table.c.speaker_id)
+        .where(alias_table.c.folded == fold(name), speaker_table.c.deleted_at.is_(None))
+        .order_by(alias_table.c.speaker_id)
+        .limit(1)
+    )
+    found: int | None = session.connection().execute(statement).scalar()
+    return found
+
+
+def list_speakers(conn: Connection, query: SpeakerQuery) -> tuple[Sequence[Any], str | None]:
+    sort = pick_sort(SORTS, query.sort)
+    statement = ROWS.select(conn.dialect.name).where(speaker_table.c.deleted_at.is_(None))
+    if query.q:
+        folded = fold(query.q)
+        if not folded:
+            raise errors.BadRequest("q must contain letters or digits.", field="q")
+        statement = statement.where(
+            exists().where(
+                alias_table.c.speaker_id == speaker_table.c.id,
+                alias_table.c.folded.like(like_pattern(folded), escape="\\"),
+            )
+        )
+    if query.kind is not None:
+        statement = statement.where(speaker_table.c.kind == query.kind)
+    if query.country is not None:
+        statement = statement.where(speaker_table.c.country == query.country)
+    if query.updated_since is not None:
+        statement = statement.where(speaker_table.c.updated_at >= query.updated_since)
+    return fetch_page(conn, statement, sort, query.cursor, query.limit)

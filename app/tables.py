@@ -1,0 +1,38 @@
+"""Every table, imported once: for migrations, tests and the app."""
+
+from sqlmodel import SQLModel
+
+from app import base  # noqa: F401  (the naming convention comes first)
+from app.auth.models import ApiKey
+from app.claims.models import Appearance, Claim, ClaimTopic, Evidence
+from app.history.models import EntityType, Revision
+from app.history.tracked import Tracked
+from app.imports.models import IdempotencyKey
+from app.outlets.models import Outlet
+from app.sources.models import Source
+from app.speakers.models import Speaker, SpeakerAlias
+
+metadata = SQLModel.metadata
+
+TRACKED_MODELS: dict[EntityType, type[Tracked]] = {
+    EntityType.claim: Claim,
+    EntityType.speaker: Speaker,
+    EntityType.outlet: Outlet,
+    EntityType.source: Source,
+}
+
+__all__ = [
+    "TRACKED_MODELS",
+    "ApiKey",
+    "Appearance",
+    "Claim",
+    "ClaimTopic",
+    "Evidence",
+    "IdempotencyKey",
+    "Outlet",
+    "Revision",
+    "Source",
+    "Speaker",
+    "SpeakerAlias",
+    "metadata",
+]

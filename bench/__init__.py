@@ -1,0 +1,4 @@
+"""Benchmarks: `make bench` (python -m bench.run) and python -m bench.history_cost.
+
+They report; they never assert on timings.
+"""

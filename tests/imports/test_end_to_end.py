@@ -1,0 +1,242 @@
+"""Against real servers: the LIAR import through the CLI, resume after a kill, the NDJSON round
+trip and ClaimReview in and out; bad files refused before anything is sent."""
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from pyld import jsonld
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.client import ClaimTrackerClient
+from app.db import Database, make_engine
+from app.migrate import upgrade
+from app.seeding import load_seeds
+from tests.conftest import drop_pg_database, fresh_database_url, new_key_in
+from tests.servers import ROOT, Server, running_server
+
+LIAR = ROOT.parent / "shared" / "datasets" / "liar" / "valid.tsv"
+MAPPING = ROOT / "docs" / "examples" / "liar.mapping.toml"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    url = fresh_database_url(backend, tmp_path)
+    upgrade(url)
+    yield url
+    if backend == "postgresql":
+        drop_pg_database(url)
+
+
+@pytest.fixture
+def server(empty_url: str) -> Iterator[Server]:
+    with running_server(empty_url, api_key=new_key_in(empty_url, "editor")) as server:
+        yield server
+
+
+def scalar(url: str, sql: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def cli_import(server: Server, *args: str) -> "subprocess.Popen[bytes]":
+    command = [sys.executable, "-m", "app.cli", "import", *args]
+    command += ["--url", server.base_url, "--token", str(server.api_key)]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+LIAR_ARGS = (str(LIAR), "--format", "csv", "--mapping", str(MAPPING))
+
+
+class TestLiarImport:
+    def test_every_row_lands_and_a_second_run_changes_nothing(
+        self, server: Server, empty_url: str
+    ) -> None:
+        first = cli_import(server, *LIAR_ARGS)
+        out, err = first.communicate(timeout=240)
+        assert first.returncode == 0, err.decode()
+        assert scalar(empty_url, "SELECT count(*) FROM claim") == 1284
+        assert scalar(empty_url, "SELECT count(*) FROM claim WHERE status = 'unverified'") == 0
+        revisions = scalar(empty_url, "SELECT count(*) FROM revision")
+        second = cli_import(server, *LIAR_ARGS)
+        out, err = second.communicate(timeout=240)
+        assert second.returncode == 0, err.decode()
+        assert "1,284" in out.decode()  # all unchanged
+        assert scalar(empty_url, "SELECT count(*) FROM revision") == revisions
+
+    def test_a_killed_import_resumes_to_the_same_state(
+        self, server: Server, empty_url: str
+    ) -> None:
+        process = cli_import(server, *LIAR_ARGS, "--batch-size", "100")
+        deadline = time.monotonic() + 120
+        while scalar(empty_url, "SELECT count(*) FROM claim") == 0:
+            assert time.monotonic() < deadline
+            assert process.poll() is None
+            time.sleep(0.05)
+        process.kill()
+        process.communicate()
+        landed = scalar(empty_url, "SELECT count(*) FROM claim")
+        assert 0 < landed < 1284
+        rerun = cli_import(server, *LIAR_ARGS, "--batch-size", "100")
+        _, err = rerun.communicate(timeout=240)
+        assert rerun.returncode == 0, err.decode()
+        assert scalar(empty_url, "SELECT count(*) FROM claim") == 1284
+        assert scalar(empty_url, "SELECT count(DISTINCT external_id) FROM claim") == 1284
+        # Every claim: created, evidence added, verdict set; none twice.
+        assert scalar(empty_url, "SELECT max(version) FROM claim") == 3
+
+
+def claims_of(api: ClaimTrackerClient) -> dict[str, dict]:
+    lines = b"".join(api.export("ndjson")).splitlines()
+    return {r["external_id"]: r for r in map(orjson.loads, lines)}
+
+
+class TestRoundTrip:
+    def test_ndjson_export_imports_into_an_empty_database_equal(
+        self, backend: str, tmp_path: Path, empty_url: str
+    ) -> None:
+        seeded = fresh_database_url(backend, tmp_path)
+        upgrade(seeded)
+        engine = make_engine(seeded)
+        with Database(engine).session(write=True) as session:
+            load_seeds(session)
+        engine.dispose()
+        try:
+            with (
+                running_server(seeded, api_key=new_key_in(seeded, "editor")) as source,
+                running_server(empty_url, api_key=new_key_in(empty_url, "editor")) as target,
+                ClaimTrackerClient(source.base_url, source.api_key) as src,
+                ClaimTrackerClient(target.base_url, target.api_key) as dst,
+            ):
+                exported = claims_of(src)
+                assert exported
+                summary = dst.import_records(exported.values())
+                assert summary["created"] == len(exported)
+                assert summary["failed"] == 0
+                assert claims_of(dst) == exported
+        finally:
+            if backend == "postgresql":
+                drop_pg_database(seeded)
+
+    def test_claimreview_is_json_ld_and_imports_back_with_the_ratings(
+        self, server: Server, empty_url: str, backend: str, tmp_path: Path
+    ) -> None:
+        with ClaimTrackerClient(server.base_url, server.api_key) as api:
+            records = [
+                {
+                    "external_id": f"cr:{status}",
+                    "statement": f"A claim rated {status}.",
+                    "speaker": "Jane Roe",
+                    "status": status,
+                    "verdict": "Checked.",
+                    "evidence": [{"title": "E", "url": "https://example.org/e"}],
+                }
+                for status in (
+                    "confirmed",
+                    "mostly_true",
+                    "mixed",
+                    "misleading",
+                    "mostly_false",
+                    "false",
+                    "unproven",
+                    "not_checkable",
+                )
+            ]
+            api.import_records(records)
+            feed = orjson.loads(b"".join(api.export("claimreview")))
+        expanded = jsonld.expand(feed, {"documentLoader": _schema_org_loader})
+        elements = expanded[0]["http://schema.org/dataFeedElement"]
+        assert len(elements) == 8
+        for element in elements:
+            assert "http://schema.org/claimReviewed" in element
+            assert "http://schema.org/reviewRating" in element
+            assert "http://schema.org/itemReviewed" in element
+            assert "http://schema.org/author" in element
+        other = fresh_database_url(backend, tmp_path)
+        upgrade(other)
+        try:
+            with (
+                running_server(other, api_key=new_key_in(other, "editor")) as target,
+                ClaimTrackerClient(target.base_url, target.api_key) as dst,
+            ):
+                body = orjson.dumps(feed)
+                response = dst.request(
+                    "POST",
+                    "/api/v1/imports",
+                    content=body,
+                    params={"format": "claimreview"},
+                    headers={"Content-Type": "application/ld+json"},
+                )
+                assert response.json()["created"] == 8
+                statuses = {c["external_id"]: c["status"] for c in dst.iter_claims()}
+            assert statuses == {f"cr:{r['status']}": r["status"] for r in records}
+        finally:
+            if backend == "postgresql":
+                drop_pg_database(other)
+
+
+def _schema_org_loader(url: str, options: object = None) -> dict:
+    # No network in tests: schema.org's context, reduced to what matters (its vocabulary).
+    return {
+        "contextUrl": None,
+        "documentUrl": url,
+        "document": {"@context": {"@vocab": "http://schema.org/"}},
+    }
+
+
+class TestBadFiles:
+    def run(self, *args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(
+            cli, ["import", *args, "--url", "http://127.0.0.1:9", "--token", "ct_x"]
+        )
+        return result.exit_code, result.output
+
+    def test_a_wrong_delimiter_names_the_row(self, tmp_path: Path) -> None:
+        mapping = tmp_path / "m.toml"
+        mapping.write_text(MAPPING.read_text().replace('delimiter = "\\t"', 'delimiter = ","'))
+        code, output = self.run(str(LIAR), "--format", "csv", "--mapping", str(mapping))
+        assert code == 2
+        assert "row 1:" in output
+        assert "delimiter" in output
+        assert "nothing was imported" in output
+
+    def test_a_missing_mapped_column_is_named(self, tmp_path: Path) -> None:
+        data = tmp_path / "d.csv"
+        data.write_text("id,text\n1,hello\n")
+        mapping = tmp_path / "m.toml"
+        mapping.write_text('[columns]\nexternal_id = "id"\nstatement = "claim"\n')
+        code, output = self.run(str(data), "--format", "csv", "--mapping", str(mapping))
+        assert code == 2
+        assert "row 1:" in output
+        assert "'claim'" in output
+
+    def test_an_unknown_status_label_names_the_row(self, tmp_path: Path) -> None:
+        data = tmp_path / "d.tsv"
+        lines = LIAR.read_text().splitlines()[:3]
+        lines[2] = lines[2].replace("\tfalse\t", "\tsorta-true\t", 1)
+        data.write_text("\n".join(lines) + "\n")
+        code, output = self.run(str(data), "--format", "csv", "--mapping", str(MAPPING))
+        assert code == 2
+        assert "row 3:" in output
+        assert "sorta-true" in output
+
+    def test_a_50_mb_line_is_refused(self, tmp_path: Path) -> None:
+        data = tmp_path / "d.ndjson"
+        with data.open("wb") as handle:
+            handle.write(orjson.dumps({"external_id": "a", "statement": "fine"}) + b"\n")
+            handle.write(b'{"external_id": "b", "statement": "' + b"x" * 50_000_000 + b'"}\n')
+        code, output = self.run(str(data), "--format", "ndjson")
+        assert code == 2
+        assert "row 2:" in output
+        assert "line limit" in output

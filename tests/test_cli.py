@@ -1,0 +1,73 @@
+"""The claimtracker command against a real SQLite file: migrate, seed, verify-history."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.settings import get_settings
+
+
+@pytest.fixture
+def database_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "cli.db"
+    monkeypatch.setenv("CLAIMS_DATABASE_URL", f"sqlite:///{path}")
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+class TestCommands:
+    def test_migrate_seed_twice_and_verify(self, database_file: Path) -> None:
+        assert invoke("migrate") == (0, "database migrated to head\n")
+        code, output = invoke("seed", "--if-empty")
+        assert code == 0
+        assert "created" in output
+        assert invoke("seed", "--if-empty") == (
+            0,
+            "database already has claims; seeds not loaded\n",
+        )
+        assert invoke("seed") == (0, "seeds already loaded; nothing changed\n")
+        code, output = invoke("verify-history")
+        assert code == 0
+        assert output.startswith("history intact:")
+
+    def test_verify_history_exits_1_and_names_the_broken_link(self, database_file: Path) -> None:
+        invoke("migrate")
+        invoke("seed")
+        engine = create_engine(f"sqlite:///{database_file}")
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER revision_no_update"))
+            conn.execute(
+                text(
+                    "UPDATE revision SET reason = 'forged' "
+                    "WHERE entity_type = 'speaker' AND version = 1 AND entity_id = 2"
+                )
+            )
+        engine.dispose()
+        code, output = invoke("verify-history")
+        assert code == 1
+        assert "speaker 2 version 1" in output
+
+    def test_invalid_seed_data_exits_2(self, database_file: Path, tmp_path: Path) -> None:
+        invoke("migrate")
+        folder = tmp_path / "seeds"
+        folder.mkdir()
+        (folder / "speakers.yaml").write_text("- name: ''\n  external_id: speaker:x\n")
+        code, output = invoke("seed", "--directory", str(folder))
+        assert code == 2
+        assert "speakers.yaml record 0" in output
+
+    def test_help_lists_the_commands(self) -> None:
+        code, output = invoke("--help")
+        assert code == 0
+        for command in ("serve", "migrate", "seed", "verify-history"):
+            assert command in output

@@ -1,0 +1,45 @@
+"""Migrations on each backend, in a fresh database: up, no drift, down, up again."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect
+
+from app.db import make_engine
+from app.migrate import alembic_config, downgrade, upgrade
+from tests.conftest import BACKENDS, drop_pg_database, fresh_database_url
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    url = fresh_database_url(str(request.param), tmp_path)
+    yield url
+    if request.param == "postgresql":
+        drop_pg_database(url)
+
+
+def table_names(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+class TestMigrations:
+    def test_upgrade_check_downgrade_upgrade(self, empty_database: str) -> None:
+        upgrade(empty_database)
+        assert {"claim", "revision", "speaker", "outlet", "source"} <= table_names(empty_database)
+        command.check(alembic_config(empty_database))  # raises on any drift from the models
+        downgrade(empty_database)
+        assert table_names(empty_database) <= {"alembic_version"}
+        upgrade(empty_database)
+        command.check(alembic_config(empty_database))
+
+    def test_migration_files_are_dated(self) -> None:
+        versions = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+        names = [path.name for path in versions.glob("*.py")]
+        assert names
+        assert all(name[:4].isdigit() and name[4] == "-" for name in names)
