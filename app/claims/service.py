@@ -1,9 +1,11 @@
 """Claim rules: status and review, evidence and appearances; every write records one revision."""
 
+import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
+from pydantic_core import to_jsonable_python
 from sqlalchemy import Connection, delete, func, text
 from sqlmodel import Session, SQLModel, col, select
 
@@ -42,12 +44,25 @@ NOT_NULL = frozenset({"statement", "language", "topics"})
 claim_table = Claim.__table__  # type: ignore[attr-defined]
 ROWS = RowJson(claim_table)
 topic_table = ClaimTopic.__table__  # type: ignore[attr-defined]
+evidence_table = Evidence.__table__  # type: ignore[attr-defined]
+appearance_table = Appearance.__table__  # type: ignore[attr-defined]
 SORTS = sort_keys(
     claim_table.c.id,
     {"claimed_at": claim_table.c.claimed_at, "updated_at": claim_table.c.updated_at},
 )
 _EVIDENCE_FIELDS = ("id", "title", "stance", "url", "source_id", "note", "added_by")
 _APPEARANCE_FIELDS = ("id", "source_id", "role", "quote")
+
+
+class ClaimState(Protocol):
+    """What the status rules read of a claim."""
+
+    @property
+    def status(self) -> ClaimStatus: ...
+    @property
+    def review(self) -> ReviewState: ...
+    @property
+    def verdict(self) -> str | None: ...
 
 
 # --- snapshots and rules ----------------------------------------------------------------------
@@ -111,6 +126,16 @@ def check_status_rules(
 ) -> None:
     """The rules a claim's verdict fields must meet (DESIGN.md), checked on the values it is
     about to get, before anything is written."""
+    check_verdict_rules(
+        claim, values, lambda: _evidence_count(session, claim.id or 0) - evidence_removed
+    )
+
+
+def check_verdict_rules(
+    claim: ClaimState, values: dict[str, Any], evidence_count: Callable[[], int]
+) -> None:
+    """``check_status_rules`` without the database: ``evidence_count`` is asked only when a
+    status needs evidence."""
     status = values.get("status", claim.status)
     verdict = values.get("verdict", claim.verdict)
     review = values.get("review", claim.review)
@@ -121,8 +146,7 @@ def check_status_rules(
                 rule="verdict_required",
                 field="verdict",
             )
-        evidence = _evidence_count(session, claim.id or 0) - evidence_removed
-        if status in STATUSES_NEEDING_EVIDENCE and evidence < 1:
+        if status in STATUSES_NEEDING_EVIDENCE and evidence_count() < 1:
             raise errors.RuleViolation(
                 f"Status {status} needs at least one evidence item.",
                 rule="evidence_required",
@@ -220,13 +244,7 @@ def set_status(
     claim = load_for_write(session, Claim, claim_id)
     check_status_permission(claim, change, actor)
     expect.check(claim)
-    values: dict[str, Any] = {}
-    if change.verdict is not None:
-        values["verdict"] = change.verdict.strip()
-    if change.status is not None:
-        values.update(_status_values(claim, change))
-    elif change.review is not None:
-        values.update(_review_move(claim, change.review))
+    values = status_change_values(claim, change)
     check_status_rules(session, claim, values)
     if writes.update(
         session,
@@ -241,7 +259,19 @@ def set_status(
     return claim
 
 
-def check_status_permission(claim: Claim, change: StatusChange, actor: Actor) -> None:
+def status_change_values(claim: ClaimState, change: StatusChange) -> dict[str, Any]:
+    """The fields a status change sets (its rules are checked separately)."""
+    values: dict[str, Any] = {}
+    if change.verdict is not None:
+        values["verdict"] = change.verdict.strip()
+    if change.status is not None:
+        values.update(_status_values(claim, change))
+    elif change.review is not None:
+        values.update(_review_move(claim, change.review))
+    return values
+
+
+def check_status_permission(claim: ClaimState, change: StatusChange, actor: Actor) -> None:
     """A checker may only take a claim into review (open -> in_review); verdicts, settling
     and reopening are an editor's (seeds and local tools, the system role, may do all)."""
     if actor.role.at_least(Role.editor):
@@ -260,7 +290,7 @@ def check_status_permission(claim: Claim, change: StatusChange, actor: Actor) ->
         )
 
 
-def _status_values(claim: Claim, change: StatusChange) -> dict[str, Any]:
+def _status_values(claim: ClaimState, change: StatusChange) -> dict[str, Any]:
     if change.status == ClaimStatus.unverified:
         if change.verdict is not None:
             raise errors.RuleViolation(
@@ -290,7 +320,7 @@ def _status_values(claim: Claim, change: StatusChange) -> dict[str, Any]:
     return values
 
 
-def _review_move(claim: Claim, target: ReviewState) -> dict[str, Any]:
+def _review_move(claim: ClaimState, target: ReviewState) -> dict[str, Any]:
     if target == claim.review:
         return {}
     if claim.review == ReviewState.settled and target == ReviewState.open:
@@ -552,6 +582,163 @@ def list_evidence(session: Session, claim_id: int) -> Sequence[Evidence]:
 def list_appearances(session: Session, claim_id: int) -> Sequence[Appearance]:
     statement = select(Appearance).where(col(Appearance.claim_id) == claim_id)
     return session.exec(statement.order_by(col(Appearance.id))).all()
+
+
+# --- many new claims at once (imports) --------------------------------------------------------
+
+
+@dataclasses.dataclass
+class NewClaim:
+    """A claim to create together with its appearances, evidence and status change."""
+
+    claim: ClaimCreate
+    appearances: list[AppearanceCreate] = dataclasses.field(default_factory=list)
+    evidence: list[EvidenceCreate] = dataclasses.field(default_factory=list)
+    status: StatusChange | None = None
+
+
+def create_claims(
+    session: Session, new_claims: Sequence[NewClaim], *, actor: Actor, reason: str | None = None
+) -> list[int | errors.AppError]:
+    """``create_claim`` followed by ``add_appearance``, ``add_evidence`` and ``set_status`` for
+    each item, under the same rules, but as ONE creation revision per claim whose snapshot
+    already holds its appearances, evidence and verdict, and with one INSERT per table for the
+    whole batch. Returns, in order, the new claim's id or the rule the item broke; items that
+    broke a rule write nothing. Commits once."""
+    conn = session.connection()
+    source_ids: set[int | None] = {p.source_id for item in new_claims for p in item.appearances}
+    source_ids.update(part.source_id for item in new_claims for part in item.evidence)
+    live = {
+        "speaker_id": _live_ids(conn, Speaker, {item.claim.speaker_id for item in new_claims}),
+        "outlet_id": _live_ids(conn, Outlet, {item.claim.outlet_id for item in new_claims}),
+        "source_id": _live_ids(conn, Source, source_ids),
+    }
+    now = utcnow()
+    outcomes: list[_NewRows | errors.AppError] = []
+    for item in new_claims:
+        try:
+            outcomes.append(_new_rows(item, live, actor, now))
+        except errors.AppError as exc:
+            outcomes.append(exc)
+    accepted = [outcome for outcome in outcomes if isinstance(outcome, _NewRows)]
+    if accepted:
+        _write_new_claims(session, accepted, actor=actor, reason=reason)
+        session.commit()
+    return [
+        outcome if isinstance(outcome, errors.AppError) else outcome.claim["id"]
+        for outcome in outcomes
+    ]
+
+
+@dataclasses.dataclass
+class _NewRows:
+    claim: writes.Row
+    evidence: list[writes.Row]
+    appearances: list[writes.Row]
+
+    def snapshot(self) -> dict[str, Any]:
+        """``claim_snapshot`` of the claim these rows make."""
+        data = writes.row_snapshot(self.claim)
+        data["evidence"] = [_pick_row(row, _EVIDENCE_FIELDS) for row in self.evidence]
+        data["appearances"] = [_pick_row(row, _APPEARANCE_FIELDS) for row in self.appearances]
+        return data
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _NewClaimState:
+    status: ClaimStatus
+    review: ReviewState
+    verdict: str | None
+
+
+def _pick_row(row: writes.Row, fields: tuple[str, ...]) -> dict[str, Any]:
+    picked: dict[str, Any] = to_jsonable_python({name: row[name] for name in fields})
+    return picked
+
+
+def _new_rows(item: NewClaim, live: dict[str, dict[int, bool]], actor: Actor, now: Any) -> _NewRows:
+    """The rows one item writes, after every rule its four single writes would check."""
+    _require_known(live, "speaker_id", item.claim.speaker_id)
+    _require_known(live, "outlet_id", item.claim.outlet_id)
+    claim = writes.new_row(Claim, item.claim.model_dump())
+    claim["topics"] = _distinct(item.claim.topics)
+    appearances: list[writes.Row] = []
+    for appearance_in in item.appearances:
+        _require_known(live, "source_id", appearance_in.source_id)
+        if any(
+            (row["source_id"], row["role"]) == (appearance_in.source_id, appearance_in.role)
+            for row in appearances
+        ):
+            raise errors.Conflict("The claim would have this appearance twice.")
+        appearances.append({"created_at": now, **appearance_in.model_dump()})
+    evidence: list[writes.Row] = []
+    for evidence_in in item.evidence:
+        _require_known(live, "source_id", evidence_in.source_id)
+        evidence.append({"added_by": actor.name, "created_at": now, **evidence_in.model_dump()})
+    if item.status is not None:
+        state = _NewClaimState(claim["status"], claim["review"], claim["verdict"])
+        check_status_permission(state, item.status, actor)
+        values = status_change_values(state, item.status)
+        check_verdict_rules(state, values, lambda: len(evidence))
+        claim.update(values)
+    return _NewRows(claim, evidence, appearances)
+
+
+def _write_new_claims(
+    session: Session, accepted: list[_NewRows], *, actor: Actor, reason: str | None
+) -> None:
+    conn = session.connection()
+    all_evidence = [row for rows in accepted for row in rows.evidence]
+    all_appearances = [row for rows in accepted for row in rows.appearances]
+    for table, parts in ((evidence_table, all_evidence), (appearance_table, all_appearances)):
+        ids = history_service.reserve_ids(conn, table, len(parts))
+        for part, part_id in zip(parts, ids, strict=True):
+            part["id"] = part_id
+    by_claim = {id(rows.claim): rows for rows in accepted}
+
+    def snapshot(claim: writes.Row) -> dict[str, Any]:
+        rows = by_claim[id(claim)]
+        for part in (*rows.evidence, *rows.appearances):
+            part["claim_id"] = claim["id"]
+        return rows.snapshot()
+
+    claims = [rows.claim for rows in accepted]
+    writes.create_many(
+        session, Claim, claims, entity_type=ENTITY, actor=actor, reason=reason, snapshots=snapshot
+    )
+    topics = [{"claim_id": row["id"], "topic": topic} for row in claims for topic in row["topics"]]
+    for table, rows in (
+        (topic_table, topics),
+        (evidence_table, all_evidence),
+        (appearance_table, all_appearances),
+    ):
+        if rows:
+            conn.execute(sa.insert(table), rows)
+
+
+def _live_ids(conn: Connection, model: type[Any], ids: set[int | None]) -> dict[int, bool]:
+    """{id: still live} for the ids that exist (deleted ones map to False)."""
+    wanted = sorted(i for i in ids if i is not None)
+    table = model.__table__
+    found: dict[int, bool] = {}
+    for start in range(0, len(wanted), 500):
+        rows = conn.execute(
+            sa.select(table.c.id, table.c.deleted_at).where(
+                table.c.id.in_(wanted[start : start + 500])
+            )
+        )
+        found.update((row.id, row.deleted_at is None) for row in rows)
+    return found
+
+
+def _require_known(live: dict[str, dict[int, bool]], field: str, entity_id: int | None) -> None:
+    """``_require_live`` against ids looked up for the whole batch."""
+    if entity_id is None or live[field].get(entity_id):
+        return
+    state = "was deleted" if entity_id in live[field] else "does not exist"
+    raise errors.RuleViolation(
+        f"{field} {entity_id} {state}.", rule="reference_missing", field=field
+    )
 
 
 # --- reads ------------------------------------------------------------------------------------

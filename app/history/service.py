@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+import sqlalchemy as sa
+from sqlalchemy import Connection, Table, insert, text
 from sqlmodel import Session, col, select
 
 from app import errors
@@ -103,6 +104,69 @@ def record(
     session.add(revision)
     session.flush()
     return revision
+
+
+def reserve_ids(conn: Connection, table: Table, count: int) -> list[int]:
+    """``count`` fresh ids for ``table``, so a batch can name its rows (and hash their
+    revisions) before one INSERT writes them all.
+
+    PostgreSQL draws them from the column's sequence. SQLite hands out max(id) + 1 itself, and
+    a writer holds the database lock (BEGIN IMMEDIATE) until it commits, so the next ids are
+    the same ones an INSERT would have taken.
+    """
+    if count == 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:name, 'id')) FROM generate_series(1, :n)"),
+            {"name": table.name, "n": count},
+        )
+        return sorted(row[0] for row in rows)
+    highest = conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()
+    return list(range(highest + 1, highest + 1 + count))
+
+
+def record_creations(
+    conn: Connection,
+    *,
+    entity_type: EntityType,
+    created: Sequence[tuple[int, dict[str, Any]]],
+    recorded_at: datetime,
+    actor: Actor,
+    reason: str | None = None,
+) -> list[str]:
+    """The creation revisions of a batch of new entities, ``(id, snapshot)`` each, written
+    with one executemany in the caller's transaction; returns each one's hash (the entity's
+    head_hash). The batch twin of ``record`` for action ``created``: the same rows, the same
+    hashes, one statement instead of one per entity."""
+    if not created:
+        return []
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY})
+    rows: list[dict[str, Any]] = []
+    for entity_id, snapshot in created:
+        changes = diff_snapshots({}, snapshot)
+        row: dict[str, Any] = {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "version": 1,
+            "action": RevisionAction.created,
+            "reverted_to": None,
+            "recorded_at": recorded_at,
+            "actor_key_id": actor.key_id,
+            "actor_name": actor.name,
+            "actor_role": str(actor.role),
+            "reason": reason,
+            "request_id": actor.request_id,
+            "schema_version": SCHEMA_VERSION,
+            "prev_hash": None,
+        }
+        row["hash"] = revision_hash(**row, snapshot=snapshot, changes=changes)
+        row["changes"] = changes
+        row["snapshot"] = snapshot
+        rows.append(row)
+    conn.execute(insert(Revision.__table__), rows)  # type: ignore[attr-defined]
+    return [row["hash"] for row in rows]
 
 
 # --- reads ---------------------------------------------------------------------------------

@@ -3,9 +3,15 @@
 A batch runs inside ONE outer transaction on one connection; the session joins it with
 ``join_transaction_mode="create_savepoint"``, so each service's single commit only releases a
 savepoint and every created or changed claim still gets its revision (tagged with the batch id:
-request id and reason "import <batch id>"). Each record runs in a savepoint of its own, so a
-failed record is undone whole. At the end the outer transaction commits once, or rolls back
-(a dry run, or a refused all-or-nothing batch).
+request id and reason "import <batch id>"). At the end the outer transaction commits once, or
+rolls back (a dry run, or a refused all-or-nothing batch).
+
+Records whose ``external_id`` is new take the batch path: every rule is checked record by
+record first, then the new speakers and the new claims (with their evidence, appearances and
+verdict) are written by ``speakers_service.create_speakers`` and ``claims_service.
+create_claims``, one creation revision per entity and one INSERT per table. The other records
+(updates, repeats) take the record path: each in a savepoint of its own, so a failed record is
+undone whole.
 """
 
 import hashlib
@@ -38,7 +44,7 @@ from app.claims.models import (
     StatusChange,
 )
 from app.db import BEGIN_IMMEDIATE, Database
-from app.history.writes import NO_PRECONDITION
+from app.history.writes import NO_PRECONDITION, Row
 from app.imports.models import (
     NDJSON_MEDIA_TYPE,
     IdempotencyKey,
@@ -183,29 +189,34 @@ def _find_or_create(
     return batch.remember(cache, key, found)
 
 
+def _speaker_key(ref: SpeakerRef) -> tuple[str, str]:
+    return ("x", ref.external_id) if ref.external_id else ("n", fold(ref.name or ""))
+
+
+def _speaker_create(ref: SpeakerRef) -> SpeakerCreate:
+    return SpeakerCreate(
+        name=ref.name or str(ref.external_id),
+        kind=ref.kind,
+        role=ref.role,
+        affiliation=ref.affiliation,
+        country=ref.country,
+        aliases=ref.aliases,
+        external_id=ref.external_id,
+    )
+
+
 def _speaker_id(batch: _Batch, ref: SpeakerRef) -> int:
     session = batch.session
     return _find_or_create(
         batch,
         batch.speakers,
-        ("x", ref.external_id) if ref.external_id else ("n", fold(ref.name or "")),
+        _speaker_key(ref),
         lambda: (
             _id_by_external_id(session, Speaker, ref.external_id)
             or (speakers_service.find_speaker_id(session, name=ref.name) if ref.name else None)
         ),
         lambda: speakers_service.create_speaker(
-            session,
-            SpeakerCreate(
-                name=ref.name or str(ref.external_id),
-                kind=ref.kind,
-                role=ref.role,
-                affiliation=ref.affiliation,
-                country=ref.country,
-                aliases=ref.aliases,
-                external_id=ref.external_id,
-            ),
-            actor=batch.actor,
-            reason=batch.reason,
+            session, _speaker_create(ref), actor=batch.actor, reason=batch.reason
         ),
     )
 
@@ -285,6 +296,15 @@ def _needs_editor(record: ImportRecord, claim: Claim | None) -> bool:
     )
 
 
+def _verdict_forbidden(actor: Actor) -> RecordFailed:
+    return RecordFailed(
+        f"Importing a verdict needs the editor role; the key {actor.name!r} has the "
+        f"{actor.role} role. Leave out status and verdict to import the claim alone.",
+        field="status",
+        type="forbidden",
+    )
+
+
 def _apply(batch: _Batch, record: ImportRecord) -> str:
     """Upsert one record; returns created, updated or unchanged."""
     session, actor, reason = batch.session, batch.actor, batch.reason
@@ -298,12 +318,7 @@ def _apply(batch: _Batch, record: ImportRecord) -> str:
             type="deleted",
         )
     if _needs_editor(record, existing) and not actor.role.at_least(Role.editor):
-        raise RecordFailed(
-            f"Importing a verdict needs the editor role; the key {actor.name!r} has the "
-            f"{actor.role} role. Leave out status and verdict to import the claim alone.",
-            field="status",
-            type="forbidden",
-        )
+        raise _verdict_forbidden(actor)
     values = record.model_dump(include=set(CLAIM_FIELDS), exclude_unset=True)
     values["external_id"] = record.external_id
     values["statement"] = record.statement
@@ -395,47 +410,281 @@ def import_batch(
     batch_id: str,
     on_error: OnError,
 ) -> ImportSummary:
-    """Apply every record in its own savepoint on ``conn``; the caller commits or rolls back."""
+    """Apply every record on ``conn``; the caller commits or rolls back."""
     summary = ImportSummary(batch_id=batch_id, dry_run=False)
     batch = _Batch(session, conn, replace(actor, request_id=batch_id), f"import {batch_id}")
+    outcomes: dict[int, str] = {}
+    failures: list[RecordError] = []
+    valid: list[tuple[int, ImportRecord]] = []
     for index, raw in enumerate(raw_records):
         external_id = raw.get("external_id") if isinstance(raw, dict) else None
         try:
-            record = ImportRecord.model_validate(raw)
+            valid.append((index, ImportRecord.model_validate(raw)))
         except ValidationError as exc:
-            summary.failed += 1
-            for err in exc.errors():
-                summary.errors.append(
-                    RecordError(
-                        index=index,
-                        external_id=external_id if isinstance(external_id, str) else None,
-                        field=_field_of(err["loc"]),
-                        message=err["msg"],
-                        type=err["type"],
-                    )
+            outcomes[index] = "failed"
+            failures.extend(
+                RecordError(
+                    index=index,
+                    external_id=external_id if isinstance(external_id, str) else None,
+                    field=_field_of(err["loc"]),
+                    message=err["msg"],
+                    type=err["type"],
                 )
-            continue
+                for err in exc.errors()
+            )
+    known = _known_external_ids(conn, [record.external_id for _, record in valid])
+    new: list[tuple[int, ImportRecord]] = []
+    rest: list[tuple[int, ImportRecord]] = []
+    for index, record in valid:
+        # A repeat within the batch follows its first occurrence, through the record path.
+        if record.external_id in known:
+            rest.append((index, record))
+        else:
+            known.add(record.external_id)
+            new.append((index, record))
+    rest.extend(_create_new(batch, new, outcomes, failures))
+    for index, record in sorted(rest, key=lambda pair: pair[0]):
+        try:
+            outcomes[index] = _apply_in_savepoint(batch, record)
+        except _RECORD_ERRORS as exc:
+            outcomes[index] = "failed"
+            failures.append(_record_error(index, record.external_id, exc))
+    for outcome in outcomes.values():
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+    summary.errors = sorted(failures, key=lambda error: error.index)
+    return summary
+
+
+_RECORD_ERRORS = (errors.AppError, RecordFailed, ValidationError, IntegrityError)
+
+
+@contextmanager
+def _record_savepoint(batch: _Batch) -> Iterator[None]:
+    """One record's writes: kept whole, or undone whole with the cache entries they made."""
+    session = batch.session
+    if session.in_transaction():
+        session.commit()
+    savepoint = batch.conn.begin_nested()
+    try:
+        yield
         if session.in_transaction():
             session.commit()
-        savepoint = conn.begin_nested()
+        savepoint.commit()
+    except BaseException:
+        if session.in_transaction():
+            session.rollback()
+        if savepoint.is_active:
+            savepoint.rollback()
+        session.expunge_all()
+        batch.forget_record()
+        raise
+    batch.added.clear()
+
+
+def _apply_in_savepoint(batch: _Batch, record: ImportRecord) -> str:
+    with _record_savepoint(batch):
+        return _apply(batch, record)
+
+
+def _known_external_ids(conn: Connection, external_ids: list[str]) -> set[str]:
+    table = Claim.__table__  # type: ignore[attr-defined]
+    known: set[str] = set()
+    for start in range(0, len(external_ids), 500):
+        chunk = external_ids[start : start + 500]
+        known.update(
+            conn.execute(
+                sa.select(table.c.external_id).where(table.c.external_id.in_(chunk))
+            ).scalars()
+        )
+    return known
+
+
+# --- the batch path for new claims ------------------------------------------------------------
+
+
+@dataclass
+class _NewRecord:
+    index: int
+    record: ImportRecord
+    plan: claims_service.NewClaim
+    speaker: int | Row | None  # an id, or the row of a speaker this batch creates
+
+
+@dataclass
+class _SpeakerPlanner:
+    """Resolves speaker references exactly as ``_speaker_id`` would, record after record, but
+    with the lookups done for the whole batch up front and the new speakers only planned."""
+
+    batch: _Batch
+    by_external_id: dict[str, int]
+    by_name: dict[str, int]
+    planned: list[Row] = field(default_factory=list)
+    planned_by_key: dict[tuple[str, str], Row] = field(default_factory=dict)
+    planned_by_name: dict[str, Row] = field(default_factory=dict)
+
+    @classmethod
+    def prefetch(cls, batch: _Batch, refs: list[SpeakerRef]) -> "_SpeakerPlanner":
+        table = Speaker.__table__  # type: ignore[attr-defined]
+        external_ids = sorted({ref.external_id for ref in refs if ref.external_id})
+        by_external_id: dict[str, int] = {}
+        for start in range(0, len(external_ids), 500):
+            rows = batch.conn.execute(
+                sa.select(table.c.external_id, table.c.id).where(
+                    table.c.external_id.in_(external_ids[start : start + 500])
+                )
+            )
+            by_external_id.update((row[0], row[1]) for row in rows)
+        names = [ref.name for ref in refs if ref.name]
+        by_name = speakers_service.find_speaker_ids(batch.session, names=names)
+        return cls(batch, by_external_id, by_name)
+
+    def resolve(self, ref: SpeakerRef) -> tuple[int | Row, Callable[[], None]]:
+        """The speaker for ``ref``, and how to take the plan back if the record fails later."""
+        key = _speaker_key(ref)
+        if key in self.batch.speakers:
+            return self.batch.speakers[key], _nothing
+        if key in self.planned_by_key:
+            return self.planned_by_key[key], _nothing
+        folded = fold(ref.name) if ref.name else None
+        found: int | Row | None = None
+        if ref.external_id:
+            found = self.by_external_id.get(ref.external_id)
+        if found is None and folded is not None:
+            found = self.by_name.get(folded) or self.planned_by_name.get(folded)
+        if isinstance(found, int):
+            self.batch.speakers[key] = found
+            return found, _nothing
+        if found is not None:
+            self.planned_by_key[key] = found
+            return found, lambda: self.planned_by_key.__delitem__(key)
+        speaker = speakers_service.new_speaker_row(_speaker_create(ref))
+        names = [fold(alias) for alias in [speaker["name"], *speaker["aliases"]]]
+        names = [name for name in dict.fromkeys(names) if name not in self.planned_by_name]
+        self.planned.append(speaker)
+        self.planned_by_key[key] = speaker
+        self.planned_by_name.update((name, speaker) for name in names)
+
+        def undo() -> None:
+            assert self.planned[-1] is speaker  # a record's plan is undone before the next
+            self.planned.pop()
+            del self.planned_by_key[key]
+            for name in names:
+                del self.planned_by_name[name]
+
+        return speaker, undo
+
+
+def _nothing() -> None:
+    return None
+
+
+def _create_new(
+    batch: _Batch,
+    new: list[tuple[int, ImportRecord]],
+    outcomes: dict[int, str],
+    failures: list[RecordError],
+) -> list[tuple[int, ImportRecord]]:
+    """Create the claims of records with new external_ids in one go; returns the records
+    that must take the record path instead (all of them if the batch write fails)."""
+    if not new:
+        return []
+    refs = [record.speaker for _, record in new if record.speaker is not None]
+    planner = _SpeakerPlanner.prefetch(batch, refs)
+    planned: list[_NewRecord] = []
+    for index, record in new:
+        speaker: int | Row | None = None
+        undo = _nothing
         try:
-            outcome = _apply(batch, record)
-            if session.in_transaction():
-                session.commit()
-            savepoint.commit()
-        except (errors.AppError, RecordFailed, ValidationError, IntegrityError) as exc:
-            if session.in_transaction():
-                session.rollback()
-            if savepoint.is_active:
-                savepoint.rollback()
-            session.expunge_all()
-            batch.forget_record()
-            summary.failed += 1
-            summary.errors.append(_record_error(index, record.external_id, exc))
+            plan = _plan_new_claim(batch, record)
+            if record.speaker is not None:
+                speaker, undo = planner.resolve(record.speaker)
+            if record.outlet is not None or record.sources:
+                with _record_savepoint(batch):
+                    _resolve_outlet_and_sources(batch, record, plan)
+        except _RECORD_ERRORS as exc:
+            undo()
+            outcomes[index] = "failed"
+            failures.append(_record_error(index, record.external_id, exc))
             continue
-        batch.added.clear()
-        setattr(summary, outcome, getattr(summary, outcome) + 1)
-    return summary
+        planned.append(_NewRecord(index, record, plan, speaker))
+    if not planned:
+        return []
+    session = batch.session
+    if session.in_transaction():
+        session.commit()
+    savepoint = batch.conn.begin_nested()
+    try:
+        speakers_service.create_speakers(
+            session, planner.planned, actor=batch.actor, reason=batch.reason
+        )
+        for item in planned:
+            if item.speaker is not None:
+                speaker_id = item.speaker if isinstance(item.speaker, int) else item.speaker["id"]
+                item.plan.claim = item.plan.claim.model_copy(update={"speaker_id": speaker_id})
+        results = claims_service.create_claims(
+            session, [item.plan for item in planned], actor=batch.actor, reason=batch.reason
+        )
+        savepoint.commit()
+    except IntegrityError:
+        # Something stored since the lookups clashes; the record path finds which record.
+        if session.in_transaction():
+            session.rollback()
+        if savepoint.is_active:
+            savepoint.rollback()
+        session.expunge_all()
+        return [(item.index, item.record) for item in planned]
+    for key, speaker in planner.planned_by_key.items():
+        batch.speakers[key] = speaker["id"]
+    for item, result in zip(planned, results, strict=True):
+        if isinstance(result, errors.AppError):
+            outcomes[item.index] = "failed"
+            failures.append(_record_error(item.index, item.record.external_id, result))
+        else:
+            outcomes[item.index] = "created"
+    return []
+
+
+def _plan_new_claim(batch: _Batch, record: ImportRecord) -> claims_service.NewClaim:
+    """What ``_apply`` would do to create this record, checked but not yet written."""
+    if _needs_editor(record, None) and not batch.actor.role.at_least(Role.editor):
+        raise _verdict_forbidden(batch.actor)
+    values = record.model_dump(include=set(CLAIM_FIELDS), exclude_unset=True)
+    values["external_id"] = record.external_id
+    values["statement"] = record.statement
+    plan = claims_service.NewClaim(claim=ClaimCreate.model_validate(values))
+    seen: set[tuple[Any, ...]] = set()
+    for item in record.evidence:
+        if (item.title, item.url, item.note) in seen:
+            continue
+        seen.add((item.title, item.url, item.note))
+        plan.evidence.append(
+            EvidenceCreate(title=item.title, stance=item.stance, url=item.url, note=item.note)
+        )
+    if _needs_editor(record, None):
+        assert record.status is not None
+        plan.status = StatusChange(
+            status=record.status,
+            verdict=record.verdict.strip() if record.verdict else None,
+            reason=batch.reason,
+        )
+    return plan
+
+
+def _resolve_outlet_and_sources(
+    batch: _Batch, record: ImportRecord, plan: claims_service.NewClaim
+) -> None:
+    if record.outlet is not None:
+        outlet_id = _outlet_id(batch, record.outlet)
+        plan.claim = plan.claim.model_copy(update={"outlet_id": outlet_id})
+    seen: set[tuple[int, str]] = set()
+    for ref in record.sources:
+        source_id = _source_id(batch, ref)
+        if (source_id, str(ref.role)) in seen:
+            continue
+        seen.add((source_id, str(ref.role)))
+        plan.appearances.append(
+            AppearanceCreate(source_id=source_id, role=ref.role, quote=ref.quote)
+        )
 
 
 def _record_error(index: int, external_id: str, exc: Exception) -> RecordError:

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, select
+from sqlalchemy import Connection, delete, exists, func, insert, select
 from sqlmodel import Session
 
 from app import errors
@@ -36,14 +36,29 @@ def _clean_aliases(name: str, aliases: list[str]) -> list[str]:
     return kept
 
 
+def _alias_rows(speaker_id: int | None, name: str, aliases: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"speaker_id": speaker_id, "alias": alias, "folded": fold(alias)[:200]}
+        for alias in [name, *aliases]
+    ]
+
+
 def _reindex_aliases(session: Session, speaker: Speaker) -> None:
     assert speaker.id is not None
     session.exec(delete(alias_table).where(alias_table.c.speaker_id == speaker.id))
-    session.add_all(
-        SpeakerAlias(speaker_id=speaker.id, alias=alias, folded=fold(alias)[:200])
-        for alias in [speaker.name, *speaker.aliases]
-    )
+    rows = _alias_rows(speaker.id, speaker.name, speaker.aliases)
+    session.add_all(SpeakerAlias(**row) for row in rows)
     session.flush()
+
+
+def _index_new_speakers(session: Session, speakers: Sequence[dict[str, Any]]) -> None:
+    rows = [
+        alias
+        for speaker in speakers
+        for alias in _alias_rows(speaker["id"], speaker["name"], speaker["aliases"])
+    ]
+    if rows:
+        session.connection().execute(insert(alias_table), rows)
 
 
 def _normalize(values: dict[str, Any], current: Speaker | None) -> dict[str, Any]:
@@ -62,12 +77,33 @@ SPEAKERS = writes.TrackedService(
     not_null=NOT_NULL,
     normalize=_normalize,
     after_change=_reindex_aliases,
+    after_create_many=_index_new_speakers,
 )
+new_speaker_row = SPEAKERS.new_row
 create_speaker = SPEAKERS.create
+create_speakers = SPEAKERS.create_many
 update_speaker = SPEAKERS.update
 delete_speaker = SPEAKERS.delete
 restore_speaker = SPEAKERS.restore
 revert_speaker = SPEAKERS.revert
+
+
+def find_speaker_ids(session: Session, *, names: Sequence[str]) -> dict[str, int]:
+    """``find_speaker_id`` for many names at once: {folded name: speaker id} for those found."""
+    folded = sorted({fold(name) for name in names})
+    found: dict[str, int] = {}
+    for start in range(0, len(folded), 500):
+        statement = (
+            select(alias_table.c.folded, func.min(alias_table.c.speaker_id))
+            .join(speaker_table, speaker_table.c.id == alias_table.c.speaker_id)
+            .where(
+                alias_table.c.folded.in_(folded[start : start + 500]),
+                speaker_table.c.deleted_at.is_(None),
+            )
+            .group_by(alias_table.c.folded)
+        )
+        found.update((row[0], row[1]) for row in session.connection().execute(statement))
+    return found
 
 
 def find_speaker_id(session: Session, *, name: str) -> int | None:
