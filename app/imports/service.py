@@ -291,9 +291,9 @@ def _needs_editor(record: ImportRecord, claim: Claim | None) -> bool:
     if record.status is None:
         return False
     current = claim.status if claim is not None else ClaimStatus.unverified
-    return record.status != current or (record.verdict or None) != (
-        claim.verdict if claim is not None else None
-    )
+    # Verdicts are stored stripped: compare them so, or a re-run would re-rate every claim.
+    verdict = record.verdict.strip() if record.verdict else None
+    return record.status != current or verdict != (claim.verdict if claim is not None else None)
 
 
 def _verdict_forbidden(actor: Actor) -> RecordFailed:
