@@ -69,6 +69,10 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 # batch never races another for the same external_id: one left running by a client that went
 # away finishes before the client's retry looks for what landed.
 IMPORT_LOCK_KEY = 7_311_942_002
+# PostgreSQL: a transaction-level lock per (caller, Idempotency-Key), in the two-int key space
+# (apart from the bigint locks above), so a retry that reaches ANOTHER worker while the first
+# request still runs gets 409 at once instead of queueing behind it.
+IDEMPOTENCY_LOCK_SPACE = 731_194
 CLAIM_FIELDS = frozenset(
     {
         "statement",
@@ -760,9 +764,7 @@ def run_import(
     if idempotency_key:
         with _running_lock:
             if caller in _running:
-                raise errors.Conflict(
-                    "A request with this Idempotency-Key is still running; retry later."
-                )
+                raise _still_running()
             _running.add(caller)
     try:
         return _run(
@@ -780,6 +782,16 @@ def run_import(
                 _running.discard(caller)
 
 
+def _still_running() -> errors.Conflict:
+    return errors.Conflict("A request with this Idempotency-Key is still running; retry later.")
+
+
+def idempotency_lock(caller_id: int, key: str) -> int:
+    """The 32-bit lock key of one caller's Idempotency-Key (a clash only costs a retry)."""
+    digest = hashlib.sha256(f"{caller_id}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
+
+
 def _run(
     database: Database,
     raw_records: list[Any],
@@ -794,6 +806,17 @@ def _run(
     with _outer_transaction(database) as (conn, outer):
         try:
             if conn.dialect.name == "postgresql":
+                if (
+                    idempotency_key
+                    and not conn.execute(
+                        text("SELECT pg_try_advisory_xact_lock(:space, :key)"),
+                        {
+                            "space": IDEMPOTENCY_LOCK_SPACE,
+                            "key": idempotency_lock(caller_id, idempotency_key),
+                        },
+                    ).scalar_one()
+                ):
+                    raise _still_running()
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
             if idempotency_key:
                 stored = _stored_answer(conn, caller_id, idempotency_key, body_fingerprint)

@@ -13,10 +13,11 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
+from app import errors
 from app.auth.actor import CLI_ACTOR
 from app.claims import service as claims_service
 from app.claims.models import Claim, ClaimCreate
-from app.db import Database, make_engine
+from app.db import BEGIN_IMMEDIATE, Database, make_engine
 from app.history.models import Revision
 from app.history.verify import verify_history
 from app.imports import service as imports_service
@@ -236,3 +237,76 @@ def test_a_claim_stored_meanwhile_sends_the_batch_down_the_record_path(
         assert len(session.exec(select(Revision)).all()) == 2
     with engine.connect() as conn:
         assert verify_history(conn).ok
+
+
+def test_a_retry_reaching_another_worker_mid_request_gets_409(
+    backend: str, own_database: Database
+) -> None:
+    """PostgreSQL: the Idempotency-Key lock is in the database, so it holds across workers."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has no lock to share; the in-process guard is tested below")
+    records = [{"external_id": "k:1", "statement": "Once."}]
+
+    def run() -> imports_service.ImportAnswer:
+        return imports_service.run_import(
+            own_database,
+            records,
+            actor=CLI_ACTOR,
+            dry_run=False,
+            on_error=OnError.stop,
+            idempotency_key="retry-1",
+            body_fingerprint="f",
+        )
+
+    with own_database.engine.connect() as first_worker:
+        first_worker.begin()
+        first_worker.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :key)"),
+            {
+                "space": imports_service.IDEMPOTENCY_LOCK_SPACE,
+                "key": imports_service.idempotency_lock(0, "retry-1"),
+            },
+        )
+        with pytest.raises(errors.Conflict, match="still running"):
+            run()
+        first_worker.rollback()
+    assert orjson.loads(run().body)["created"] == 1
+    assert run().replayed
+
+
+def test_a_retry_reaching_the_same_process_mid_request_gets_409(
+    backend: str, own_database: Database
+) -> None:
+    """The first request is held up (another writer holds the write lock); its retry, sent
+    meanwhile with the same Idempotency-Key, is refused at once, and the first one lands."""
+    answers: list[imports_service.ImportAnswer] = []
+
+    def run() -> imports_service.ImportAnswer:
+        return imports_service.run_import(
+            own_database,
+            [{"external_id": "k:2", "statement": "Once."}],
+            actor=CLI_ACTOR,
+            dry_run=False,
+            on_error=OnError.stop,
+            idempotency_key="retry-2",
+            body_fingerprint="f",
+        )
+
+    engine = own_database.engine.execution_options(**{BEGIN_IMMEDIATE: True})
+    with engine.connect() as other_writer:
+        held = other_writer.begin()  # SQLite: BEGIN IMMEDIATE takes the write lock
+        if backend == "postgresql":
+            other_writer.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": imports_service.IMPORT_LOCK_KEY}
+            )
+        first = threading.Thread(target=lambda: answers.append(run()))
+        first.start()
+        deadline = time.monotonic() + 10
+        while not imports_service._running:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with pytest.raises(errors.Conflict, match="still running"):
+            run()
+        held.rollback()
+        first.join(timeout=30)
+    assert orjson.loads(answers[0].body)["created"] == 1
