@@ -335,6 +335,7 @@ def run(backends: list[str], admin_url: str) -> str:
 
 
 def main() -> None:
+    from bench import import_bench
     from bench.run import PG_ADMIN_URL, RESULTS, pg_version
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -346,7 +347,9 @@ def main() -> None:
     section = run(backends, PG_ADMIN_URL)
     previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
     head, _, rest = previous.partition(SECTION)
-    tail = rest[rest.find("\nThe whole run took") :] if "\nThe whole run took" in rest else ""
+    # Keep what follows this section: the import section, then the run's duration.
+    ends = [rest.find(mark) for mark in (import_bench.SECTION, "\nThe whole run took")]
+    tail = rest[min(end for end in ends if end >= 0) :] if max(ends) >= 0 else ""
     RESULTS.write_text(head + section + tail, encoding="utf-8")
     print(section)
 

@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 
 from app.auth import service as auth_service
 from app.db import Database, make_engine
-from bench import data, history_cost
+from bench import data, history_cost, import_bench
 from bench.load import Result, Server, Target, have_wrk, run_load, serve
 
 HERE = Path(__file__).resolve().parent
@@ -325,6 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--claims", type=int, default=100_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--no-history", action="store_true", help="skip bench.history_cost")
+    parser.add_argument("--no-import", action="store_true", help="skip bench.import_bench")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     spec = data.Spec(claims=args.claims)
@@ -362,6 +363,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_history:
         print("[history] measuring history cost...", file=sys.stderr, flush=True)
         document += "\n" + history_cost.run(
+            [name for name in backends if name != "postgresql" or postgres], PG_ADMIN_URL
+        )
+    if not args.no_import:
+        print("[import] measuring the LIAR import...", file=sys.stderr, flush=True)
+        document += "\n" + import_bench.run(
             [name for name in backends if name != "postgresql" or postgres], PG_ADMIN_URL
         )
     minutes = (time.perf_counter() - began) / 60
