@@ -20,7 +20,7 @@ from app.db import Database, make_engine
 from app.imports import service
 from app.imports.csv_mapping import Mapping, read_csv
 from app.imports.models import OnError
-from app.main import freeze_startup_heap
+from app.main import tune_garbage_collector
 from app.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +61,7 @@ def drop(backend: str, url: str) -> None:
 def in_process(url: str, rows: list[dict[str, Any]]) -> float:
     engine = make_engine(url)
     database = Database(engine)
-    freeze_startup_heap()  # as the server does at start-up, so the ceiling is comparable
+    tune_garbage_collector()  # as the server does at start-up, so the ceiling is comparable
     start = time.perf_counter()
     for i in range(0, len(rows), BATCH):
         service.run_import(
