@@ -29,3 +29,11 @@ async def run_read(request: Request, work: Callable[[Connection], R]) -> R:
     if database.is_sqlite:
         return _with_connection(database, work)
     return await run_in_threadpool(_with_connection, database, work)
+
+
+async def run_driver_read(request: Request, work: Callable[[Database], R]) -> R:
+    """``run_read`` for work that reads through ``Database.fetch_one``."""
+    database = database_of(request)
+    if database.is_sqlite:
+        return work(database)
+    return await run_in_threadpool(work, database)

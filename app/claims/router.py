@@ -31,7 +31,7 @@ from app.history.models import EntityType
 from app.history.schemas import Reason
 from app.history.tracked import get_entity
 from app.history.views import AsOf, EntityId, add_tracked_routes, as_of_response
-from app.reads import run_read
+from app.reads import run_driver_read, run_read
 from app.responses import page_response, resource_response
 
 router = APIRouter(prefix="/claims", tags=["claims"])
@@ -69,15 +69,17 @@ def _claim_as_of(database: Database, entity_id: int, as_of: str) -> Response:
 async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) -> Response:
     if as_of is not None:
         return await run_in_threadpool(_claim_as_of, database_of(request), entity_id, as_of)
-    row = await run_read(request, lambda conn: service.ROWS.by_id(conn, entity_id))
+    row = await run_driver_read(
+        request, lambda database: service.ROWS.fetch_by_id(database, entity_id)
+    )
     if row is None:
         raise errors.NotFound(f"No claim with id {entity_id}.")
-    if row.deleted_at is not None:
+    if row["deleted_at"] is not None:
         raise errors.Gone(
             f"claim {entity_id} was deleted; its history is still readable.",
-            deleted_at=str(row.deleted_at),
+            deleted_at=str(row["deleted_at"]),
         )
-    return service.ROWS.response(row)
+    return service.ROWS.mapping_response(row)
 
 
 add_tracked_routes(
