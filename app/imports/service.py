@@ -464,7 +464,8 @@ _RECORD_ERRORS = (errors.AppError, RecordFailed, ValidationError, IntegrityError
 
 @contextmanager
 def _record_savepoint(batch: _Batch) -> Iterator[None]:
-    """One record's writes: kept whole, or undone whole with the cache entries they made."""
+    """One record's writes (or the batch path's): kept whole, or undone whole with the cache
+    entries they made."""
     session = batch.session
     if session.in_transaction():
         session.commit()
@@ -613,29 +614,24 @@ def _create_new(
         planned.append(_NewRecord(index, record, plan, speaker))
     if not planned:
         return []
-    session = batch.session
-    if session.in_transaction():
-        session.commit()
-    savepoint = batch.conn.begin_nested()
     try:
-        speakers_service.create_speakers(
-            session, planner.planned, actor=batch.actor, reason=batch.reason
-        )
-        for item in planned:
-            if item.speaker is not None:
-                speaker_id = item.speaker if isinstance(item.speaker, int) else item.speaker["id"]
-                item.plan.claim = item.plan.claim.model_copy(update={"speaker_id": speaker_id})
-        results = claims_service.create_claims(
-            session, [item.plan for item in planned], actor=batch.actor, reason=batch.reason
-        )
-        savepoint.commit()
+        with _record_savepoint(batch):
+            speakers_service.create_speakers(
+                batch.session, planner.planned, actor=batch.actor, reason=batch.reason
+            )
+            for item in planned:
+                if item.speaker is not None:
+                    speaker = item.speaker
+                    speaker_id = speaker if isinstance(speaker, int) else speaker["id"]
+                    item.plan.claim = item.plan.claim.model_copy(update={"speaker_id": speaker_id})
+            results = claims_service.create_claims(
+                batch.session,
+                [item.plan for item in planned],
+                actor=batch.actor,
+                reason=batch.reason,
+            )
     except IntegrityError:
         # Something stored since the lookups clashes; the record path finds which record.
-        if session.in_transaction():
-            session.rollback()
-        if savepoint.is_active:
-            savepoint.rollback()
-        session.expunge_all()
         return [(item.index, item.record) for item in planned]
     for key, speaker in planner.planned_by_key.items():
         batch.speakers[key] = speaker["id"]
