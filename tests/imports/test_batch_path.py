@@ -20,9 +20,11 @@ from app.claims.models import Claim, ClaimCreate
 from app.db import BEGIN_IMMEDIATE, Database, make_engine
 from app.history.models import Revision
 from app.history.verify import verify_history
+from app.history.writes import plain_snapshot
 from app.imports import service as imports_service
 from app.imports.models import OnError
 from app.migrate import upgrade
+from app.speakers.models import Speaker
 from tests.conftest import drop_pg_database, fresh_database_url
 
 API = "/api/v1"
@@ -82,6 +84,14 @@ class TestOneRevisionPerNewClaim:
         assert stored is not None
         assert snapshot == claims_service.claim_snapshot(session)(stored)
         assert claim["head_hash"] == history[0]["hash"]
+        # Likewise the speaker the batch created, and its alias index.
+        speaker = session.get(Speaker, claim["speaker_id"])
+        assert speaker is not None
+        speaker_history = client.get(f"{API}/speakers/{speaker.id}/history").json()["items"]
+        assert speaker_history[0]["snapshot"] == plain_snapshot(speaker)
+        assert [
+            s["id"] for s in client.get(f"{API}/speakers", params={"q": "a. lee"}).json()["items"]
+        ] == [speaker.id]
 
     def test_the_chain_verifies_and_the_feed_names_the_batch(self, client: TestClient) -> None:
         batch_id = post(client, [RATED, {"external_id": "b:2", "statement": "Plain."}])["batch_id"]
