@@ -6,7 +6,7 @@ then race for the lock; on PostgreSQL the services take a row lock instead.
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import Depends, Request
@@ -18,6 +18,7 @@ from sqlmodel import Session
 from app.history.tracked import refuse_bulk_writes
 from app.settings import Settings, get_settings
 
+T = TypeVar("T")
 BEGIN_IMMEDIATE = "claims_begin_immediate"
 # A single-statement read needs no explicit transaction on SQLite (each statement is atomic).
 NO_BEGIN = "claims_no_begin"
@@ -148,6 +149,13 @@ class Database:
         except driver.Error as exc:
             raise DBAPIError.instance(sql, params, exc, driver.Error) from exc
         return None if row is None else dict(zip(names, row, strict=True))
+
+
+def in_chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    """``values`` in slices for ``IN (...)`` lists, under every driver's bound-parameter limit
+    whatever the batch size setting."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def database_of(request: Request) -> Database:

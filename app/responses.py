@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql.psycopg import dialect as postgresql_dialect
 from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
+from sqlalchemy.engine import Dialect
 from starlette.datastructures import URL
 from starlette.responses import Response
 
@@ -129,16 +130,17 @@ class RowJson:
     def select(self, dialect: str) -> Select[Any]:
         return select(self._columns[dialect]).select_from(self.table)
 
-    def by_id(self, conn: Connection, entity_id: int) -> Row[Any] | None:
-        dialect = conn.dialect
+    def _by_id(self, dialect: Dialect, entity_id: int) -> tuple[str, Any]:
+        """The precompiled by-id SQL of ``dialect`` and its parameters."""
         params = (entity_id,) if dialect.positional else {"id": entity_id}
-        return conn.exec_driver_sql(self._by_id_sql[dialect.name], params).first()
+        return self._by_id_sql[dialect.name], params
+
+    def by_id(self, conn: Connection, entity_id: int) -> Row[Any] | None:
+        return conn.exec_driver_sql(*self._by_id(conn.dialect, entity_id)).first()
 
     def fetch_by_id(self, database: "Database", entity_id: int) -> dict[str, Any] | None:
         """``by_id`` straight from the driver (``Database.fetch_one``): the hottest read."""
-        positional = database.engine.dialect.positional
-        params = (entity_id,) if positional else {"id": entity_id}
-        return database.fetch_one(self._by_id_sql[database.engine.dialect.name], params)
+        return database.fetch_one(*self._by_id(database.engine.dialect, entity_id))
 
     def as_dicts(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
         if not rows:
@@ -150,11 +152,8 @@ class RowJson:
                 item[key] = orjson.Fragment(item[key])
         return items
 
-    def response(self, row: Row[Any]) -> Response:
-        return self.mapping_response(dict(row._mapping))
-
     def mapping_response(self, item: dict[str, Any]) -> Response:
-        """One entity from ``fetch_by_id`` (or a row's mapping), with its ETag."""
+        """One entity from ``fetch_by_id``, with its ETag."""
         for key in self.json_keys:
             item[key] = orjson.Fragment(item[key])
         body = orjson.dumps(item, option=orjson.OPT_UTC_Z)

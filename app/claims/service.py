@@ -29,6 +29,7 @@ from app.claims.models import (
     ReviewState,
     StatusChange,
 )
+from app.db import in_chunks
 from app.history import service as history_service
 from app.history import writes
 from app.history.models import EntityType, RevisionAction
@@ -101,10 +102,14 @@ def _require_live(session: Session, model: type[Any], entity_id: int | None, fie
         return
     found = session.get(model, entity_id)
     if found is None or found.deleted_at is not None:
-        state = "does not exist" if found is None else "was deleted"
-        raise errors.RuleViolation(
-            f"{field} {entity_id} {state}.", rule="reference_missing", field=field
-        )
+        raise _reference_missing(field, entity_id, deleted=found is not None)
+
+
+def _reference_missing(field: str, entity_id: int, *, deleted: bool) -> errors.RuleViolation:
+    state = "was deleted" if deleted else "does not exist"
+    return errors.RuleViolation(
+        f"{field} {entity_id} {state}.", rule="reference_missing", field=field
+    )
 
 
 def _check_references(session: Session, values: dict[str, Any]) -> None:
@@ -688,24 +693,25 @@ def _write_new_claims(
     session: Session, accepted: list[_NewRows], *, actor: Actor, reason: str | None
 ) -> None:
     conn = session.connection()
-    all_evidence = [row for rows in accepted for row in rows.evidence]
-    all_appearances = [row for rows in accepted for row in rows.appearances]
+    all_evidence = [row for new in accepted for row in new.evidence]
+    all_appearances = [row for new in accepted for row in new.appearances]
     for table, parts in ((evidence_table, all_evidence), (appearance_table, all_appearances)):
         ids = history_service.reserve_ids(conn, table, len(parts))
         for part, part_id in zip(parts, ids, strict=True):
             part["id"] = part_id
-    by_claim = {id(rows.claim): rows for rows in accepted}
-
-    def snapshot(claim: writes.Row) -> dict[str, Any]:
-        rows = by_claim[id(claim)]
-        for part in (*rows.evidence, *rows.appearances):
-            part["claim_id"] = claim["id"]
-        return rows.snapshot()
-
-    claims = [rows.claim for rows in accepted]
+    claims = [new.claim for new in accepted]
     writes.create_many(
-        session, Claim, claims, entity_type=ENTITY, actor=actor, reason=reason, snapshots=snapshot
+        session,
+        Claim,
+        claims,
+        entity_type=ENTITY,
+        actor=actor,
+        reason=reason,
+        snapshots=[new.snapshot() for new in accepted],
     )
+    for new in accepted:
+        for part in (*new.evidence, *new.appearances):
+            part["claim_id"] = new.claim["id"]
     topics = [{"claim_id": row["id"], "topic": topic} for row in claims for topic in row["topics"]]
     for table, rows in (
         (topic_table, topics),
@@ -718,15 +724,10 @@ def _write_new_claims(
 
 def _live_ids(conn: Connection, model: type[Any], ids: set[int | None]) -> dict[int, bool]:
     """{id: still live} for the ids that exist (deleted ones map to False)."""
-    wanted = sorted(i for i in ids if i is not None)
     table = model.__table__
     found: dict[int, bool] = {}
-    for start in range(0, len(wanted), 500):
-        rows = conn.execute(
-            sa.select(table.c.id, table.c.deleted_at).where(
-                table.c.id.in_(wanted[start : start + 500])
-            )
-        )
+    for chunk in in_chunks(sorted(i for i in ids if i is not None)):
+        rows = conn.execute(sa.select(table.c.id, table.c.deleted_at).where(table.c.id.in_(chunk)))
         found.update((row.id, row.deleted_at is None) for row in rows)
     return found
 
@@ -735,10 +736,7 @@ def _require_known(live: dict[str, dict[int, bool]], field: str, entity_id: int 
     """``_require_live`` against ids looked up for the whole batch."""
     if entity_id is None or live[field].get(entity_id):
         return
-    state = "was deleted" if entity_id in live[field] else "does not exist"
-    raise errors.RuleViolation(
-        f"{field} {entity_id} {state}.", rule="reference_missing", field=field
-    )
+    raise _reference_missing(field, entity_id, deleted=entity_id in live[field])
 
 
 # --- reads ------------------------------------------------------------------------------------

@@ -43,11 +43,7 @@ def record(
     changes = diff_snapshots(before, after)
     if not changes and action is not RevisionAction.created:
         return None
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        session.connection().execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY}
-        )
+    _hold_feed_lock(session.connection())
 
     recorded_at = utcnow()
     if action is RevisionAction.created:
@@ -65,45 +61,67 @@ def record(
     assert isinstance(entity_id, int)
 
     revision = Revision(
-        entity_type=entity_type,
-        entity_id=entity_id,
-        version=entity.version,
-        action=action,
-        reverted_to=reverted_to,
-        recorded_at=recorded_at,
-        actor_key_id=actor.key_id,
-        actor_name=actor.name,
-        actor_role=str(actor.role),
-        reason=reason,
-        request_id=actor.request_id,
-        changes=changes,
-        snapshot=after,
-        schema_version=SCHEMA_VERSION,
-        prev_hash=prev_hash,
-        hash="",
-    )
-    revision.hash = revision_hash(
-        entity_type=revision.entity_type,
-        entity_id=revision.entity_id,
-        version=revision.version,
-        action=revision.action,
-        reverted_to=revision.reverted_to,
-        recorded_at=revision.recorded_at,
-        actor_key_id=revision.actor_key_id,
-        actor_name=revision.actor_name,
-        actor_role=revision.actor_role,
-        reason=revision.reason,
-        request_id=revision.request_id,
-        schema_version=revision.schema_version,
-        prev_hash=revision.prev_hash,
-        snapshot=revision.snapshot,
-        changes=revision.changes,
+        **_revision_values(
+            entity_type=entity_type,
+            entity_id=entity_id,
+            version=entity.version,
+            action=action,
+            reverted_to=reverted_to,
+            recorded_at=recorded_at,
+            actor=actor,
+            reason=reason,
+            prev_hash=prev_hash,
+            changes=changes,
+            snapshot=after,
+        )
     )
     entity.head_hash = revision.hash
     session.add(entity)
     session.add(revision)
     session.flush()
     return revision
+
+
+def _hold_feed_lock(conn: Connection) -> None:
+    """PostgreSQL: taken before a revision is inserted, held to the commit (FEED_LOCK_KEY)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY})
+
+
+def _revision_values(
+    *,
+    entity_type: EntityType,
+    entity_id: int,
+    version: int,
+    action: RevisionAction,
+    reverted_to: int | None,
+    recorded_at: datetime,
+    actor: Actor,
+    reason: str | None,
+    prev_hash: str | None,
+    changes: dict[str, Any],
+    snapshot: dict[str, Any],
+) -> dict[str, Any]:
+    """The columns of one revision, its hash included (``record`` and ``record_creations``)."""
+    values: dict[str, Any] = {
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "version": version,
+        "action": action,
+        "reverted_to": reverted_to,
+        "recorded_at": recorded_at,
+        "actor_key_id": actor.key_id,
+        "actor_name": actor.name,
+        "actor_role": str(actor.role),
+        "reason": reason,
+        "request_id": actor.request_id,
+        "schema_version": SCHEMA_VERSION,
+        "prev_hash": prev_hash,
+    }
+    values["hash"] = revision_hash(**values, snapshot=snapshot, changes=changes)
+    values["changes"] = changes
+    values["snapshot"] = snapshot
+    return values
 
 
 def reserve_ids(conn: Connection, table: Table, count: int) -> list[int]:
@@ -141,30 +159,23 @@ def record_creations(
     hashes, one statement instead of one per entity."""
     if not created:
         return []
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY})
-    rows: list[dict[str, Any]] = []
-    for entity_id, snapshot in created:
-        changes = diff_snapshots({}, snapshot)
-        row: dict[str, Any] = {
-            "entity_type": entity_type,
-            "entity_id": entity_id,
-            "version": 1,
-            "action": RevisionAction.created,
-            "reverted_to": None,
-            "recorded_at": recorded_at,
-            "actor_key_id": actor.key_id,
-            "actor_name": actor.name,
-            "actor_role": str(actor.role),
-            "reason": reason,
-            "request_id": actor.request_id,
-            "schema_version": SCHEMA_VERSION,
-            "prev_hash": None,
-        }
-        row["hash"] = revision_hash(**row, snapshot=snapshot, changes=changes)
-        row["changes"] = changes
-        row["snapshot"] = snapshot
-        rows.append(row)
+    _hold_feed_lock(conn)
+    rows = [
+        _revision_values(
+            entity_type=entity_type,
+            entity_id=entity_id,
+            version=1,
+            action=RevisionAction.created,
+            reverted_to=None,
+            recorded_at=recorded_at,
+            actor=actor,
+            reason=reason,
+            prev_hash=None,
+            changes=diff_snapshots({}, snapshot),
+            snapshot=snapshot,
+        )
+        for entity_id, snapshot in created
+    ]
     conn.execute(insert(Revision.__table__), rows)  # type: ignore[attr-defined]
     return [row["hash"] for row in rows]
 

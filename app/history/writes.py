@@ -103,13 +103,17 @@ def create_many(
     entity_type: EntityType,
     actor: Actor,
     reason: str | None = None,
-    snapshots: Callable[[Row], dict[str, Any]] = row_snapshot,
+    snapshots: Sequence[dict[str, Any]] | None = None,
 ) -> Sequence[Row]:
     """``create`` for a batch of rows made by ``new_row``: ids reserved, one creation revision
     each recorded with one executemany, the rows inserted with another, in the session's
-    transaction; flush-level, like ``create``. Sets each row's id, version and head hash."""
+    transaction; flush-level, like ``create``. Sets each row's id, version and head hash.
+    ``snapshots`` default to ``row_snapshot`` of each row (they never hold the tracking
+    fields, so they can be taken before the ids exist)."""
     if not rows:
         return rows
+    if snapshots is None:
+        snapshots = [row_snapshot(row) for row in rows]
     conn = session.connection()
     table = model.__table__  # type: ignore[attr-defined]
     recorded_at = utcnow()
@@ -119,7 +123,7 @@ def create_many(
     hashes = history_service.record_creations(
         conn,
         entity_type=entity_type,
-        created=[(row["id"], snapshots(row)) for row in rows],
+        created=[(row["id"], snapshot) for row, snapshot in zip(rows, snapshots, strict=True)],
         recorded_at=recorded_at,
         actor=actor,
         reason=reason,

@@ -43,7 +43,7 @@ from app.claims.models import (
     EvidenceCreate,
     StatusChange,
 )
-from app.db import BEGIN_IMMEDIATE, Database
+from app.db import BEGIN_IMMEDIATE, Database, in_chunks
 from app.history.writes import NO_PRECONDITION, Row
 from app.imports.models import (
     NDJSON_MEDIA_TYPE,
@@ -309,6 +309,40 @@ def _verdict_forbidden(actor: Actor) -> RecordFailed:
     )
 
 
+def _claim_values(record: ImportRecord) -> dict[str, Any]:
+    """The claim fields a record sets (references are resolved separately)."""
+    values = record.model_dump(include=set(CLAIM_FIELDS), exclude_unset=True)
+    values["external_id"] = record.external_id
+    values["statement"] = record.statement
+    return values
+
+
+def _new_evidence(record: ImportRecord, seen: set[tuple[Any, ...]]) -> Iterator[EvidenceCreate]:
+    """The record's evidence items the claim does not have yet (``seen``, which grows)."""
+    for item in record.evidence:
+        key = (item.title, item.url, item.note)
+        if key not in seen:
+            seen.add(key)
+            yield EvidenceCreate(title=item.title, stance=item.stance, url=item.url, note=item.note)
+
+
+def _new_appearances(
+    sources: list[tuple[int, SourceRef]], seen: set[tuple[int, str]]
+) -> Iterator[AppearanceCreate]:
+    """The record's appearances the claim does not have yet (``seen``, which grows)."""
+    for source_id, ref in sources:
+        key = (source_id, str(ref.role))
+        if key not in seen:
+            seen.add(key)
+            yield AppearanceCreate(source_id=source_id, role=ref.role, quote=ref.quote)
+
+
+def _status_change(record: ImportRecord, reason: str) -> StatusChange:
+    assert record.status is not None
+    verdict = record.verdict.strip() if record.verdict else None
+    return StatusChange(status=record.status, verdict=verdict, reason=reason)
+
+
 def _apply(batch: _Batch, record: ImportRecord) -> str:
     """Upsert one record; returns created, updated or unchanged."""
     session, actor, reason = batch.session, batch.actor, batch.reason
@@ -323,9 +357,7 @@ def _apply(batch: _Batch, record: ImportRecord) -> str:
         )
     if _needs_editor(record, existing) and not actor.role.at_least(Role.editor):
         raise _verdict_forbidden(actor)
-    values = record.model_dump(include=set(CLAIM_FIELDS), exclude_unset=True)
-    values["external_id"] = record.external_id
-    values["statement"] = record.statement
+    values = _claim_values(record)
     if record.speaker is not None:
         values["speaker_id"] = _speaker_id(batch, record.speaker)
     if record.outlet is not None:
@@ -361,39 +393,21 @@ def _apply(batch: _Batch, record: ImportRecord) -> str:
     claim_id = claim.id
     assert claim_id is not None
     version_before_parts = claim.version
-    for source_id, ref in source_ids:
-        if (source_id, str(ref.role)) in appearances_seen:
-            continue
-        appearances_seen.add((source_id, str(ref.role)))
+    for appearance in _new_appearances(source_ids, appearances_seen):
         claims_service.add_appearance(
-            session,
-            claim_id,
-            AppearanceCreate(source_id=source_id, role=ref.role, quote=ref.quote),
-            expect=NO_PRECONDITION,
-            actor=actor,
-            reason=reason,
+            session, claim_id, appearance, expect=NO_PRECONDITION, actor=actor, reason=reason
         )
-    for item in record.evidence:
-        if (item.title, item.url, item.note) in evidence_seen:
-            continue
-        evidence_seen.add((item.title, item.url, item.note))
+    for evidence in _new_evidence(record, evidence_seen):
         claim, _ = claims_service.add_evidence(
-            session,
-            claim_id,
-            EvidenceCreate(title=item.title, stance=item.stance, url=item.url, note=item.note),
-            expect=NO_PRECONDITION,
-            actor=actor,
-            reason=reason,
+            session, claim_id, evidence, expect=NO_PRECONDITION, actor=actor, reason=reason
         )
     if _needs_editor(record, claim):
-        assert record.status is not None
-        change = StatusChange(
-            status=record.status,
-            verdict=record.verdict.strip() if record.verdict else None,
-            reason=reason,
-        )
         claim = claims_service.set_status(
-            session, claim_id, change, expect=NO_PRECONDITION, actor=actor
+            session,
+            claim_id,
+            _status_change(record, reason),
+            expect=NO_PRECONDITION,
+            actor=actor,
         )
     if outcome == "unchanged" and claim.version != version_before_parts:
         outcome = "updated"
@@ -494,13 +508,9 @@ def _apply_in_savepoint(batch: _Batch, record: ImportRecord) -> str:
 def _known_external_ids(conn: Connection, external_ids: list[str]) -> set[str]:
     table = Claim.__table__  # type: ignore[attr-defined]
     known: set[str] = set()
-    for start in range(0, len(external_ids), 500):
-        chunk = external_ids[start : start + 500]
-        known.update(
-            conn.execute(
-                sa.select(table.c.external_id).where(table.c.external_id.in_(chunk))
-            ).scalars()
-        )
+    for chunk in in_chunks(external_ids):
+        statement = sa.select(table.c.external_id).where(table.c.external_id.in_(chunk))
+        known.update(conn.execute(statement).scalars())
     return known
 
 
@@ -532,12 +542,9 @@ class _SpeakerPlanner:
         table = Speaker.__table__  # type: ignore[attr-defined]
         external_ids = sorted({ref.external_id for ref in refs if ref.external_id})
         by_external_id: dict[str, int] = {}
-        for start in range(0, len(external_ids), 500):
-            rows = batch.conn.execute(
-                sa.select(table.c.external_id, table.c.id).where(
-                    table.c.external_id.in_(external_ids[start : start + 500])
-                )
-            )
+        for chunk in in_chunks(external_ids):
+            statement = sa.select(table.c.external_id, table.c.id)
+            rows = batch.conn.execute(statement.where(table.c.external_id.in_(chunk)))
             by_external_id.update((row[0], row[1]) for row in rows)
         names = [ref.name for ref in refs if ref.name]
         by_name = speakers_service.find_speaker_ids(batch.session, names=names)
@@ -646,28 +653,14 @@ def _create_new(
 
 def _plan_new_claim(batch: _Batch, record: ImportRecord) -> claims_service.NewClaim:
     """What ``_apply`` would do to create this record, checked but not yet written."""
-    if _needs_editor(record, None) and not batch.actor.role.at_least(Role.editor):
+    rated = _needs_editor(record, None)
+    if rated and not batch.actor.role.at_least(Role.editor):
         raise _verdict_forbidden(batch.actor)
-    values = record.model_dump(include=set(CLAIM_FIELDS), exclude_unset=True)
-    values["external_id"] = record.external_id
-    values["statement"] = record.statement
-    plan = claims_service.NewClaim(claim=ClaimCreate.model_validate(values))
-    seen: set[tuple[Any, ...]] = set()
-    for item in record.evidence:
-        if (item.title, item.url, item.note) in seen:
-            continue
-        seen.add((item.title, item.url, item.note))
-        plan.evidence.append(
-            EvidenceCreate(title=item.title, stance=item.stance, url=item.url, note=item.note)
-        )
-    if _needs_editor(record, None):
-        assert record.status is not None
-        plan.status = StatusChange(
-            status=record.status,
-            verdict=record.verdict.strip() if record.verdict else None,
-            reason=batch.reason,
-        )
-    return plan
+    return claims_service.NewClaim(
+        claim=ClaimCreate.model_validate(_claim_values(record)),
+        evidence=list(_new_evidence(record, set())),
+        status=_status_change(record, batch.reason) if rated else None,
+    )
 
 
 def _resolve_outlet_and_sources(
@@ -676,15 +669,8 @@ def _resolve_outlet_and_sources(
     if record.outlet is not None:
         outlet_id = _outlet_id(batch, record.outlet)
         plan.claim = plan.claim.model_copy(update={"outlet_id": outlet_id})
-    seen: set[tuple[int, str]] = set()
-    for ref in record.sources:
-        source_id = _source_id(batch, ref)
-        if (source_id, str(ref.role)) in seen:
-            continue
-        seen.add((source_id, str(ref.role)))
-        plan.appearances.append(
-            AppearanceCreate(source_id=source_id, role=ref.role, quote=ref.quote)
-        )
+    sources = [(_source_id(batch, ref), ref) for ref in record.sources]
+    plan.appearances = list(_new_appearances(sources, set()))
 
 
 def _record_error(index: int, external_id: str, exc: Exception) -> RecordError:

@@ -7,6 +7,7 @@ from sqlalchemy import Connection, delete, exists, func, insert, select
 from sqlmodel import Session
 
 from app import errors
+from app.db import in_chunks
 from app.history import writes
 from app.history.models import EntityType
 from app.paging import fetch_page, pick_sort, sort_keys
@@ -89,17 +90,14 @@ revert_speaker = SPEAKERS.revert
 
 
 def find_speaker_ids(session: Session, *, names: Sequence[str]) -> dict[str, int]:
-    """``find_speaker_id`` for many names at once: {folded name: speaker id} for those found."""
-    folded = sorted({fold(name) for name in names})
+    """{folded name: id} of the live speaker whose name or an alias folds to each name (the
+    lowest id if several); names nobody has are left out."""
     found: dict[str, int] = {}
-    for start in range(0, len(folded), 500):
+    for chunk in in_chunks(sorted({fold(name) for name in names})):
         statement = (
             select(alias_table.c.folded, func.min(alias_table.c.speaker_id))
             .join(speaker_table, speaker_table.c.id == alias_table.c.speaker_id)
-            .where(
-                alias_table.c.folded.in_(folded[start : start + 500]),
-                speaker_table.c.deleted_at.is_(None),
-            )
+            .where(alias_table.c.folded.in_(chunk), speaker_table.c.deleted_at.is_(None))
             .group_by(alias_table.c.folded)
         )
         found.update((row[0], row[1]) for row in session.connection().execute(statement))
@@ -107,16 +105,8 @@ def find_speaker_ids(session: Session, *, names: Sequence[str]) -> dict[str, int
 
 
 def find_speaker_id(session: Session, *, name: str) -> int | None:
-    """The live speaker whose name or an alias folds to ``name`` (the lowest id if several)."""
-    statement = (
-        select(alias_table.c.speaker_id)
-        .join(speaker_table, speaker_table.c.id == alias_table.c.speaker_id)
-        .where(alias_table.c.folded == fold(name), speaker_table.c.deleted_at.is_(None))
-        .order_by(alias_table.c.speaker_id)
-        .limit(1)
-    )
-    found: int | None = session.connection().execute(statement).scalar()
-    return found
+    """``find_speaker_ids`` for one name."""
+    return find_speaker_ids(session, names=[name]).get(fold(name))
 
 
 def list_speakers(conn: Connection, query: SpeakerQuery) -> tuple[Sequence[Any], str | None]:
