@@ -23,6 +23,7 @@ from app.middleware import (
     JsonContentTypeMiddleware,
     RequestIdMiddleware,
 )
+from app.openapi import install_openapi
 from app.outlets.router import router as outlets_router
 from app.settings import Settings, get_settings
 from app.sources.router import router as sources_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(health.router)
 
     install_error_handlers(app)
+    install_openapi(app)
     # Innermost, so that CORS headers reach its 415 answers too.
     app.add_middleware(
         JsonContentTypeMiddleware, extra_types={IMPORTS_PATH: frozenset({NDJSON_MEDIA_TYPE})}
