@@ -44,7 +44,7 @@ def claimreview_body(urls: int = APPEARANCES) -> bytes:
         "reviewRating": {"@type": "Rating", "alternateName": "False"},
         "itemReviewed": {
             "@type": "Claim",
-            "appearance": [f"https://example.org/a/{i:05d}" for i in range(urls)],
+            "appearance": [f"https://ex.org/a/{i:05d}" for i in range(urls)],
         },
     }
     return orjson.dumps(review)
