@@ -3,9 +3,9 @@
 import logging
 import re
 import uuid
+from collections.abc import Iterable
 from contextvars import ContextVar
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import problem_response
@@ -58,12 +58,14 @@ class RequestIdMiddleware:
             log.info("request %s has client request id %s", request_id, client_id)
         token = request_id_var.set(request_id)
 
+        added = [(b"x-request-id", request_id.encode())]
+        if client_id is not None:
+            added.append((b"x-client-request-id", client_id.encode()))
+
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers[REQUEST_ID_HEADER] = request_id
-                if client_id is not None:
-                    headers[CLIENT_REQUEST_ID_HEADER] = client_id
+                # Appended as raw pairs: MutableHeaders would rescan the list for each one.
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         try:
@@ -93,12 +95,7 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["X-Content-Type-Options"] = "nosniff"
-                if credentialed or "cache-control" not in headers:
-                    headers["Cache-Control"] = "no-store"
-                if is_api:
-                    headers.add_vary_header("Authorization")
+                message["headers"] = _secured(message.get("headers", ()), is_api, credentialed)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -167,6 +164,37 @@ class BodyLimitMiddleware:
             detail=f"The body is larger than the {limit} bytes this route accepts.",
         )
         await response(scope, receive, send)
+
+
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
+
+
+def _secured(
+    headers: Iterable[tuple[bytes, bytes]], is_api: bool, credentialed: bool
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` with SecurityHeadersMiddleware's additions, in one pass over the raw pairs
+    (ASGI header names are lower case)."""
+    secured = []
+    has_cache_control = False
+    vary = b""
+    for name, value in headers:
+        if name == b"cache-control":
+            if credentialed:
+                continue  # replaced by no-store below
+            has_cache_control = True
+        elif name == b"vary" and is_api:
+            vary = vary + b", " + value if vary else value
+            continue
+        elif name == b"x-content-type-options":
+            continue
+        secured.append((name, value))
+    secured.append(_NOSNIFF)
+    if not has_cache_control:
+        secured.append(_NO_STORE)
+    if is_api:
+        secured.append((b"vary", vary + b", Authorization" if vary else b"Authorization"))
+    return secured
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
