@@ -6,9 +6,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from app import health
-from app.auth.ratelimit import make_rate_limiter
+from app.api_docs import install_docs
+from app.auth.ratelimit import make_rate_limits
 from app.auth.router import router as keys_router
 from app.claims.router import router as claims_router
 from app.db import Database, make_engine
@@ -18,10 +20,12 @@ from app.history.router import router as history_router
 from app.imports.models import NDJSON_MEDIA_TYPE
 from app.imports.router import router as imports_router
 from app.middleware import (
+    CLIENT_REQUEST_ID_HEADER,
     REQUEST_ID_HEADER,
     BodyLimitMiddleware,
     JsonContentTypeMiddleware,
     RequestIdMiddleware,
+    SecurityHeadersMiddleware,
 )
 from app.openapi import install_openapi
 from app.outlets.router import router as outlets_router
@@ -43,6 +47,15 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
+class ClaimTrackerApp(FastAPI):
+    """FastAPI with the request id and the security headers outside Starlette's 500 handler,
+    so that an unexpected error's answer carries them too."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = SecurityHeadersMiddleware(super().build_middleware_stack(), api_prefix=API_PREFIX)
+        return RequestIdMiddleware(stack)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -58,18 +71,21 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             if owned:
                 app.state.database.engine.dispose()
 
-    app = FastAPI(
+    app = ClaimTrackerApp(
         title="Claim tracker",
         version="0.1.0",
         summary="Claims, who made them, where they appeared, the evidence and the verdict, "
         "with a verifiable change history.",
         lifespan=lifespan,
+        # Served by app.api_docs from packaged assets, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     if database is not None:
         app.state.database = database
     # Read by the auth dependency (public reads, rate limits) for this app, not the process.
     app.state.settings = settings
-    app.state.rate_limiter = make_rate_limiter(settings)
+    app.state.rate_limits = make_rate_limits(settings)
 
     # Included straight into the app (not through an /api/v1 router): every level of nesting
     # costs route matching on each request.
@@ -87,6 +103,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(health.router, prefix=API_PREFIX)
     app.include_router(health.router)
+    install_docs(app)
 
     install_error_handlers(app)
     install_openapi(app)
@@ -106,12 +123,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                 "Idempotency-Key",
                 REQUEST_ID_HEADER,
             ],
-            expose_headers=["ETag", "Link", "Location", REQUEST_ID_HEADER],
+            expose_headers=[
+                "ETag",
+                "Link",
+                "Location",
+                REQUEST_ID_HEADER,
+                CLIENT_REQUEST_ID_HEADER,
+            ],
         )
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         per_path={IMPORTS_PATH: settings.import_max_body_bytes},
     )
-    app.add_middleware(RequestIdMiddleware)
     return app

@@ -1,21 +1,46 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task per request)."""
 
+import logging
 import re
 import uuid
+from collections.abc import Iterable
 from contextvars import ContextVar
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import problem_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+CLIENT_REQUEST_ID_HEADER = "X-Client-Request-ID"
+# What a client's own id may look like to be echoed and logged: one copy, ASCII, bounded.
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+log = logging.getLogger("app.request")
+
+
+def client_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The client's X-Request-ID if it is usable: exactly one copy, of 1-128 characters from
+    ``A-Z a-z 0-9 . _ : -``. Anything else (repeated, too long, control characters, non-ASCII
+    bytes) is ignored, never an error."""
+    found = None
+    for name, value in headers:
+        if name == b"x-request-id":
+            if found is not None:
+                return None  # several copies: no telling which one the client meant
+            found = value
+    if found is None or len(found) > 128:
+        return None
+    text = found.decode("latin-1")
+    # fullmatch: ``$`` would let a trailing newline through.
+    return text if _CLIENT_ID.fullmatch(text) else None
 
 
 class RequestIdMiddleware:
-    """Takes a sane incoming X-Request-ID or makes one; echoes it and keeps it for revisions."""
+    """Gives every request the server's own id (uuid4 hex): the ``X-Request-ID`` response
+    header, the problem documents' ``request_id`` and the revisions' ``request_id`` (hashed into
+    the history chain) all carry it. A usable client X-Request-ID is kept apart: echoed in
+    ``X-Client-Request-ID`` and logged (``app.request``, INFO) beside the server's id, never
+    stored in a revision."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -24,24 +49,56 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = uuid.uuid4().hex
+        client_id = client_request_id(scope["headers"])
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        if client_id is not None:
+            state["client_request_id"] = client_id
+            log.info("request %s has client request id %s", request_id, client_id)
         token = request_id_var.set(request_id)
+
+        added = [(b"x-request-id", request_id.encode())]
+        if client_id is not None:
+            added.append((b"x-client-request-id", client_id.encode()))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                # Appended as raw pairs: MutableHeaders would rescan the list for each one.
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+
+
+class SecurityHeadersMiddleware:
+    """``X-Content-Type-Options: nosniff`` on every response. ``Cache-Control: no-store`` on
+    every API response to a request with credentials, whatever the route set, and on every
+    other response that sets no Cache-Control of its own: answers carry keys' data and verdicts
+    that change, and nothing here answers If-None-Match, so a stored copy would save nothing
+    (the versioned docs assets set their own). ``Vary: Authorization`` on API responses: the
+    answer depends on the key."""
+
+    def __init__(self, app: ASGIApp, api_prefix: str) -> None:
+        self.app = app
+        self.api_prefix = api_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        is_api = scope["path"].startswith(self.api_prefix)
+        credentialed = is_api and any(name == b"authorization" for name, _ in scope["headers"])
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = _secured(message.get("headers", ()), is_api, credentialed)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class BodyLimitMiddleware:
@@ -107,6 +164,37 @@ class BodyLimitMiddleware:
             detail=f"The body is larger than the {limit} bytes this route accepts.",
         )
         await response(scope, receive, send)
+
+
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
+
+
+def _secured(
+    headers: Iterable[tuple[bytes, bytes]], is_api: bool, credentialed: bool
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` with SecurityHeadersMiddleware's additions, in one pass over the raw pairs
+    (ASGI header names are lower case)."""
+    secured = []
+    has_cache_control = False
+    vary = b""
+    for name, value in headers:
+        if name == b"cache-control":
+            if credentialed:
+                continue  # replaced by no-store below
+            has_cache_control = True
+        elif name == b"vary" and is_api:
+            vary = vary + b", " + value if vary else value
+            continue
+        elif name == b"x-content-type-options":
+            continue
+        secured.append((name, value))
+    secured.append(_NOSNIFF)
+    if not has_cache_control:
+        secured.append(_NO_STORE)
+    if is_api:
+        secured.append((b"vary", vary + b", Authorization" if vary else b"Authorization"))
+    return secured
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -64,27 +64,37 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         le=1_000_000,
-        description="Requests per minute per key (per client address without a key); 0 is off.",
+        description="Requests per minute per key, and per client address for requests without "
+        "a key; 0 is off. Over it: 429 with Retry-After.",
+    )
+    rate_limit_failed_auth_per_minute: int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="Failed authentications (bad, unknown or revoked keys) per minute per client "
+        "address; once used up, every request from that address answers 429, a correct key "
+        "included, until the minute ends. 0 is off.",
     )
     rate_limit_store: str = Field(
-        default="memory",
-        description="Where request counts live: `memory` (this process only). With several "
-        "processes, limit in Redis or the load balancer instead.",
+        default="memory://",
+        description="Where the `limits` library keeps the counts: `memory://` (this process "
+        "only; `memory` means the same). With several processes, limit in the load balancer.",
     )
 
     @field_validator("rate_limit_store")
     @classmethod
     def _known_store(cls, value: str) -> str:
         if value not in RATE_LIMIT_STORES:
-            known = ", ".join(sorted(RATE_LIMIT_STORES))
             raise ValueError(
-                f"CLAIMS_RATE_LIMIT_STORE={value!r} is not a store this app has; use one of: "
-                f"{known} (with several processes, rate-limit in the load balancer)"
+                f"CLAIMS_RATE_LIMIT_STORE={value!r} is not a store this app supports; use "
+                "`memory://` (with several processes, rate-limit in the load balancer)"
             )
-        return value
+        return "memory://"
 
 
-RATE_LIMIT_STORES = frozenset({"memory"})
+# Only the in-process store: a shared one (redis://) would be a network round trip on the event
+# loop of every request, and nothing here tests it.
+RATE_LIMIT_STORES = frozenset({"memory", "memory://"})
 
 
 @lru_cache

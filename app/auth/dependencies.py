@@ -12,7 +12,6 @@ from fastapi import Depends, Request
 from app import errors
 from app.auth import service
 from app.auth.actor import ANONYMOUS, Actor, Role
-from app.auth.ratelimit import RateLimiter
 from app.db import database_of
 from app.reads import run_read
 
@@ -34,11 +33,16 @@ class RoleRequirement:
 
     async def __call__(self, request: Request) -> Actor:
         state: Any = request.app.state
+        limits = state.rate_limits
         request_id = getattr(request.state, "request_id", None)
+        address = _address(request)
+        # Before the key is looked at: past the limit a guess must not be tried at all, or a
+        # correct one would still get in (the limit would only change 401 into 429).
+        limits.refuse_locked_out(address)
         header = request.headers.get("authorization")
         if header is None:
+            limits.count_address(address)
             if self.required_role is Role.reader and state.settings.public_read:
-                _count(state.rate_limiter, f"ip:{_address(request)}")
                 return ANONYMOUS.in_request(request_id)
             raise errors.Unauthorized(
                 "This route needs an API key: send `Authorization: Bearer <key>`."
@@ -49,13 +53,12 @@ class RoleRequirement:
         if scheme.lower() == "bearer" and raw_key:
             caller = await _authenticate(request, raw_key)
         if caller is None:
-            # Failed attempts count against the address: guessing keys is rate-limited too.
-            _count(state.rate_limiter, f"ip:{_address(request)}")
+            limits.count_failure(address)
             raise errors.Unauthorized(
                 "The API key is malformed, unknown or revoked "
                 "(send `Authorization: Bearer ct_...`)."
             )
-        _count(state.rate_limiter, f"key:{caller.key_id}:{caller.prefix}")
+        limits.count_key(caller.key_id)
         if not caller.role.at_least(self.required_role):
             raise errors.Forbidden(
                 f"This needs the {self.required_role} role; "
@@ -91,14 +94,6 @@ def _touch_later(request: Request, key_id: int) -> None:
 
 def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-def _count(limiter: RateLimiter, identity: str) -> None:
-    retry_after = limiter.hit(identity)
-    if retry_after is not None:
-        raise errors.TooManyRequests(
-            f"Too many requests; try again in {retry_after} s.", retry_after=retry_after
-        )
 
 
 _REQUIREMENTS = {

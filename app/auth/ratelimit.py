@@ -1,60 +1,90 @@
-"""Rate limiting: a fixed one-minute window per caller, counted in this process.
+"""Rate limits, counted by the ``limits`` library in fixed one-minute windows (docs/security.md).
 
-Good for one process. With several processes (workers, containers) each counts on its own, so
-the real limit is N times the setting: put the limit in Redis or the load balancer instead
-(the store is a setting, so a shared one can be added without touching the routes).
+- Per key: ``rate_limit_per_minute`` requests, whatever the client address.
+- Per client address, for requests without a key (public reads, and the 401s of routes that
+  need one): the same number.
+- Per client address, failed authentications (a malformed, unknown, revoked or wrong key):
+  ``rate_limit_failed_auth_per_minute``. Once an address has used them up, every request from it
+  that reaches authentication answers 429, a correct key included, until its window ends.
+
+A window starts at the first request it counts and lasts 60 s; a request over the limit
+answers 429 with ``Retry-After``, the seconds until the window ends. Fixed windows cost one
+counter per caller (a moving window keeps one entry per request); the price is that a caller
+may send up to twice the limit across the end of one window and the start of the next.
+
+The counts live in this process's memory: with several processes (workers, containers) each
+counts on its own, so the real limit is N times the setting. Only ``memory://`` is accepted:
+a shared store would be a network call on the event loop of every request, and is not tested.
 """
 
 import math
-import threading
 import time
-from typing import Protocol
 
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from app import errors
 from app.settings import Settings
 
-WINDOW_SECONDS = 60.0
+_LOCKED_OUT = "Too many failed authentications from this address"
+_TOO_MANY = "Too many requests"
 
 
-def now() -> float:
-    """Wall-clock seconds (windows are aligned to the minute); a test may freeze it."""
-    return time.time()
+class RateLimits:
+    def __init__(
+        self, per_minute: int, failed_auth_per_minute: int, store: str = "memory://"
+    ) -> None:
+        self.limits_requests = per_minute > 0
+        self.limits_failures = failed_auth_per_minute > 0
+        self._requests = RateLimitItemPerMinute(per_minute, namespace="request")
+        self._failures = RateLimitItemPerMinute(failed_auth_per_minute, namespace="failed-auth")
+        # The storage starts a timer thread: none at all while limiting is off.
+        off = not (self.limits_requests or self.limits_failures)
+        self._limiter = None if off else FixedWindowRateLimiter(storage_from_string(store))
+
+    def refuse_locked_out(self, address: str) -> None:
+        """429 if ``address`` has used up its failed authentications in this window."""
+        if self.limits_failures and not self._test(self._failures, address):
+            raise self._too_many(self._failures, (address,), _LOCKED_OUT)
+
+    def count_failure(self, address: str) -> None:
+        """Count one failed authentication of ``address``; 429 if that was over the limit."""
+        if self.limits_failures and not self._hit(self._failures, address):
+            raise self._too_many(self._failures, (address,), _LOCKED_OUT)
+
+    def count_key(self, key_id: int) -> None:
+        """Count one request made with the key ``key_id``; 429 over the limit."""
+        if self.limits_requests and not self._hit(self._requests, "key", str(key_id)):
+            raise self._too_many(self._requests, ("key", str(key_id)), _TOO_MANY)
+
+    def count_address(self, address: str) -> None:
+        """Count one request without a key from ``address``; 429 over the limit."""
+        if self.limits_requests and not self._hit(self._requests, "address", address):
+            raise self._too_many(self._requests, ("address", address), _TOO_MANY)
+
+    def _hit(self, item: RateLimitItem, *identity: str) -> bool:
+        assert self._limiter is not None
+        return self._limiter.hit(item, *identity)
+
+    def _test(self, item: RateLimitItem, *identity: str) -> bool:
+        assert self._limiter is not None
+        return self._limiter.test(item, *identity)
+
+    def _too_many(
+        self, item: RateLimitItem, identity: tuple[str, ...], what: str
+    ) -> errors.TooManyRequests:
+        assert self._limiter is not None
+        reset_at = self._limiter.get_window_stats(item, *identity).reset_time
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        return errors.TooManyRequests(
+            f"{what}; try again in {retry_after} s.", retry_after=retry_after
+        )
 
 
-class RateLimiter(Protocol):
-    def hit(self, identity: str) -> int | None:
-        """Count one request; None if allowed, else the seconds until the caller may retry."""
-
-
-class NoLimit:
-    def hit(self, identity: str) -> int | None:
-        return None
-
-
-class MemoryFixedWindow:
-    def __init__(self, per_window: int, window: float = WINDOW_SECONDS) -> None:
-        self.per_window = per_window
-        self.window = window
-        self._counts: dict[str, tuple[int, int]] = {}  # identity -> (window number, count)
-        self._lock = threading.Lock()
-
-    def hit(self, identity: str) -> int | None:
-        moment = now()
-        current = int(moment // self.window)
-        with self._lock:
-            window, count = self._counts.get(identity, (current, 0))
-            if window != current:
-                window, count = current, 0
-                if len(self._counts) > 100_000:  # drop callers of past windows
-                    self._counts = {k: v for k, v in self._counts.items() if v[0] == current}
-            if count >= self.per_window:
-                return max(1, math.ceil((current + 1) * self.window - moment))
-            self._counts[identity] = (window, count + 1)
-            return None
-
-
-def make_rate_limiter(settings: Settings) -> RateLimiter:
-    if settings.rate_limit_per_minute == 0:
-        return NoLimit()
-    if settings.rate_limit_store == "memory":
-        return MemoryFixedWindow(settings.rate_limit_per_minute)
-    raise ValueError(f"unknown CLAIMS_RATE_LIMIT_STORE {settings.rate_limit_store!r}")
+def make_rate_limits(settings: Settings) -> RateLimits:
+    return RateLimits(
+        settings.rate_limit_per_minute,
+        settings.rate_limit_failed_auth_per_minute,
+        settings.rate_limit_store,
+    )

@@ -132,6 +132,11 @@ class Evidence(SQLModel, table=True):
     created_at: datetime
 
 
+# The most appearances one claim may hold (API and imports alike): a claim is said in a few
+# places, and a list of thousands is a scraped dump or an attempt to make every read slow.
+MAX_APPEARANCES = 50
+
+
 class Appearance(SQLModel, table=True):
     __tablename__ = "appearance"
     __table_args__ = (UniqueConstraint("claim_id", "source_id", "role"),)

@@ -13,6 +13,7 @@ from app import errors
 from app.auth.actor import Actor, Role
 from app.base import utcnow
 from app.claims.models import (
+    MAX_APPEARANCES,
     STATUSES_NEEDING_EVIDENCE,
     Appearance,
     AppearanceCreate,
@@ -551,6 +552,9 @@ def add_appearance(
                 f"Claim {claim_id} already has this appearance (id {duplicate.id}).",
                 appearance_id=duplicate.id,
             )
+        _check_appearance_count(
+            session.exec(select(func.count()).where(col(Appearance.claim_id) == claim_id)).one() + 1
+        )
         appearance = Appearance(
             claim_id=claim_id, created_at=utcnow(), **appearance_in.model_dump()
         )
@@ -558,6 +562,16 @@ def add_appearance(
         return appearance
 
     return _change_claim_parts(session, claim_id, add, expect=expect, actor=actor, reason=reason)
+
+
+def _check_appearance_count(count: int) -> None:
+    if count > MAX_APPEARANCES:
+        raise errors.RuleViolation(
+            f"A claim holds at most {MAX_APPEARANCES} appearances; this would make {count}.",
+            rule="appearance_limit",
+            field="source_id",
+            max_appearances=MAX_APPEARANCES,
+        )
 
 
 def remove_appearance(
@@ -667,14 +681,15 @@ def _new_rows(item: NewClaim, live: dict[str, dict[int, bool]], actor: Actor, no
     _require_known(live, "outlet_id", item.claim.outlet_id)
     claim = writes.new_row(Claim, item.claim.model_dump())
     claim["topics"] = _distinct(item.claim.topics)
+    _check_appearance_count(len(item.appearances))
     appearances: list[writes.Row] = []
+    seen: set[tuple[int, str]] = set()  # a set, not a scan of the list: linear in appearances
     for appearance_in in item.appearances:
         _require_known(live, "source_id", appearance_in.source_id)
-        if any(
-            (row["source_id"], row["role"]) == (appearance_in.source_id, appearance_in.role)
-            for row in appearances
-        ):
+        key = (appearance_in.source_id, str(appearance_in.role))
+        if key in seen:
             raise errors.Conflict("The claim would have this appearance twice.")
+        seen.add(key)
         appearances.append({"created_at": now, **appearance_in.model_dump()})
     evidence: list[writes.Row] = []
     for evidence_in in item.evidence:

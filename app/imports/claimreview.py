@@ -85,17 +85,23 @@ def rating_text(rating: dict[str, Any]) -> str:
 
 
 def _reviews(data: Any) -> list[Any]:
-    if isinstance(data, list):
-        return [review for item in data for review in _reviews(item)]
-    if not isinstance(data, dict):
-        return [data]
-    if "@graph" in data:
-        return _reviews(data["@graph"])
-    if "dataFeedElement" in data:
-        return _reviews(data["dataFeedElement"])
-    if data.get("@type") == "DataFeedItem" and "item" in data:
-        return _reviews(data["item"])
-    return [data]
+    """The reviews in an array, a @graph or a DataFeed, in order; a loop, not recursion, so
+    no nesting can exhaust the stack."""
+    reviews: list[Any] = []
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, list):
+            pending.extend(reversed(value))
+        elif isinstance(value, dict) and "@graph" in value:
+            pending.append(value["@graph"])
+        elif isinstance(value, dict) and "dataFeedElement" in value:
+            pending.append(value["dataFeedElement"])
+        elif isinstance(value, dict) and value.get("@type") == "DataFeedItem" and "item" in value:
+            pending.append(value["item"])
+        else:
+            reviews.append(value)
+    return reviews
 
 
 def _name(value: Any) -> str | None:
@@ -110,6 +116,12 @@ def _name(value: Any) -> str | None:
 def _works(value: Any) -> list[dict[str, Any]]:
     items = value if isinstance(value, list) else [value] if value else []
     return [w if isinstance(w, dict) else {"url": w} for w in items]
+
+
+def _url_key(url: Any) -> str:
+    """A hashable stand-in for a url (not every JSON value is): a non-string fails validation
+    later, with the record named."""
+    return url if isinstance(url, str) else repr(url)
 
 
 def record_from_review(review: Any) -> Any:
@@ -144,17 +156,22 @@ def record_from_review(review: Any) -> Any:
             record["speaker"] = {"name": author}
         if item.get("datePublished"):
             record["claimed_at"] = item["datePublished"]
-        first = {w.get("url") for w in _works(item.get("firstAppearance"))}
+        first_works = _works(item.get("firstAppearance"))
+        first = {_url_key(w.get("url")) for w in first_works}
+        # A set of the urls taken: linear, where comparing with every source taken was
+        # quadratic (8,000 urls held the event loop for seconds).
+        taken: set[str] = set()
         sources: list[dict[str, Any]] = []
-        for work in _works(item.get("appearance")) + _works(item.get("firstAppearance")):
+        for work in _works(item.get("appearance")) + first_works:
             url = work.get("url")
-            if not url or any(s["url"] == url for s in sources):
+            if not url or _url_key(url) in taken:
                 continue
+            taken.add(_url_key(url))
             sources.append(
                 {
                     "url": url,
                     "title": work.get("name"),
-                    "role": "origin" if url in first else "report",
+                    "role": "origin" if _url_key(url) in first else "report",
                 }
             )
         if sources:

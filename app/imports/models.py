@@ -1,21 +1,35 @@
 """Import records (one claim each, its speaker, outlet and sources inline), the batch summary,
 and the stored Idempotency-Key answers."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Column, Index, LargeBinary
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from app.base import HttpUrl, LanguageTag
-from app.claims.models import AppearanceRole, ClaimStatus, Stance, Topic
+from app.claims.models import MAX_APPEARANCES, AppearanceRole, ClaimStatus, Stance, Topic
 from app.outlets.models import OutletKind
 from app.speakers.models import Alias, SpeakerKind
 
 NDJSON_MEDIA_TYPE = "application/x-ndjson"
+
+
+def _in_utc(value: datetime) -> datetime:
+    """UTC, as it is stored (a naive value is taken as UTC); a date that leaves the calendar
+    once moved to UTC (0001-01-01T00:00+05:00) fails the record instead of the write."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the date is out of range once converted to UTC") from None
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_in_utc)]
 
 
 class ImportFormat(StrEnum):
@@ -72,7 +86,7 @@ class SourceRef(BaseModel):
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
     title: str | None = Field(default=None, max_length=500)
     outlet: OutletRef | None = None
-    published_at: datetime | None = None
+    published_at: UtcDatetime | None = None
     role: AppearanceRole = AppearanceRole.report
     quote: str | None = Field(default=None, max_length=5000)
 
@@ -102,16 +116,27 @@ class ImportRecord(BaseModel):
     language: LanguageTag = "en"
     original_quote: str | None = Field(default=None, max_length=5000)
     original_language: LanguageTag | None = None
-    claimed_at: datetime | None = None
+    claimed_at: UtcDatetime | None = None
     context: str | None = Field(default=None, max_length=500)
     place: str | None = Field(default=None, max_length=200)
     topics: list[Topic] = Field(default_factory=list, max_length=20)
     speaker: SpeakerRef | None = None
     outlet: OutletRef | None = None
-    sources: list[SourceRef] = Field(default_factory=list, max_length=50)
+    sources: list[SourceRef] = Field(default_factory=list, max_length=MAX_APPEARANCES)
     evidence: list[EvidenceRecord] = Field(default_factory=list, max_length=50)
     status: ClaimStatus | None = None
     verdict: str | None = Field(default=None, max_length=10000)
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _at_most_max_appearances(cls, value: Any) -> Any:
+        # Before the items are validated: a list of thousands fails at once, naming the cap.
+        if isinstance(value, list) and len(value) > MAX_APPEARANCES:
+            raise ValueError(
+                f"a claim holds at most {MAX_APPEARANCES} appearances; "
+                f"this record lists {len(value)} sources"
+            )
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from app.auth.dependencies import CheckerActor
 from app.db import database_of
-from app.imports import claimreview, service
+from app.imports import intake
 from app.imports.models import ImportFormat, ImportSummary, OnError
 from app.openapi import BODY, ROLE, header, ok, responses
 from app.responses import JSON_MEDIA_TYPE
@@ -50,21 +50,20 @@ async def import_claims(
         str | None, Header(max_length=200, description="Makes a retried batch safe (24 h).")
     ] = None,
 ) -> Response:
-    settings = request.app.state.settings
     body = await request.body()
-    content_type = request.headers.get("content-type", "application/json")
-    raw = service.parse_body(content_type, body, max_records=settings.import_max_records)
-    if format is ImportFormat.claimreview:
-        raw = claimreview.records_from_jsonld(raw)
+    # Only reading the body happens on the event loop; parsing, mapping and the database
+    # work are one hop to a worker thread (intake.import_body).
     answer = await run_in_threadpool(
-        service.run_import,
+        intake.import_body,
         database_of(request),
-        raw,
+        body,
+        content_type=request.headers.get("content-type", "application/json"),
+        format=format,
+        max_records=request.app.state.settings.import_max_records,
         actor=actor,
         dry_run=dry_run,
         on_error=on_error,
         idempotency_key=idempotency_key,
-        body_fingerprint=service.fingerprint(body, str(dry_run), on_error, format),
     )
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
     return Response(

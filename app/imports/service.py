@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy import Connection, Transaction, func, text
@@ -35,6 +34,7 @@ from app.auth.actor import Actor, Role
 from app.base import utcnow
 from app.claims import service as claims_service
 from app.claims.models import (
+    MAX_APPEARANCES,
     AppearanceCreate,
     Claim,
     ClaimCreate,
@@ -46,7 +46,6 @@ from app.claims.models import (
 from app.db import BEGIN_IMMEDIATE, Database, in_chunks
 from app.history.writes import NO_PRECONDITION, Row
 from app.imports.models import (
-    NDJSON_MEDIA_TYPE,
     IdempotencyKey,
     ImportRecord,
     ImportSummary,
@@ -88,48 +87,6 @@ CLAIM_FIELDS = frozenset(
 )
 _running: set[tuple[int, str]] = set()
 _running_lock = threading.Lock()
-
-
-# --- parsing the body -------------------------------------------------------------------------
-
-
-def parse_body(content_type: str, body: bytes, *, max_records: int) -> list[Any]:
-    """A JSON array (or one object) or NDJSON, as raw records; 400 names the bad line."""
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    records: list[Any]
-    if media_type == NDJSON_MEDIA_TYPE:
-        records = []
-        for number, line in enumerate(body.split(b"\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(orjson.loads(line))
-            except orjson.JSONDecodeError as exc:
-                raise errors.BadRequest(
-                    f"Line {number} is not valid JSON: {exc}.", line=number
-                ) from None
-            if len(records) > max_records:
-                break
-    else:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise errors.BadRequest(f"The body is not valid JSON: {exc}.") from None
-        records = data if isinstance(data, list) else [data]
-    if len(records) > max_records:
-        raise errors.PayloadTooLarge(
-            f"A batch holds at most {max_records} records (CLAIMS_IMPORT_MAX_RECORDS); "
-            "split the file into smaller batches.",
-            max_records=max_records,
-        )
-    return records
-
-
-def fingerprint(body: bytes, *parts: str) -> str:
-    digest = hashlib.sha256(body)
-    for part in parts:
-        digest.update(b"\0" + part.encode())
-    return digest.hexdigest()
 
 
 # --- one batch --------------------------------------------------------------------------------
@@ -393,7 +350,15 @@ def _apply(batch: _Batch, record: ImportRecord) -> str:
     claim_id = claim.id
     assert claim_id is not None
     version_before_parts = claim.version
-    for appearance in _new_appearances(source_ids, appearances_seen):
+    appearances = list(_new_appearances(source_ids, appearances_seen))
+    if len(appearances_seen) > MAX_APPEARANCES:  # the claim's own and the new ones
+        raise RecordFailed(
+            f"A claim holds at most {MAX_APPEARANCES} appearances; with this record's new "
+            f"sources claim {claim_id} would have {len(appearances_seen)}.",
+            field="sources",
+            type="appearance_limit",
+        )
+    for appearance in appearances:
         claims_service.add_appearance(
             session, claim_id, appearance, expect=NO_PRECONDITION, actor=actor, reason=reason
         )
@@ -849,14 +814,17 @@ def _stored_answer(
     conn: Connection, caller_id: int, key: str, body_fingerprint: str
 ) -> ImportAnswer | None:
     table = IdempotencyKey.__table__  # type: ignore[attr-defined]
+    cutoff = utcnow() - IDEMPOTENCY_TTL
     row = conn.execute(
         sa.select(table.c.fingerprint, table.c.status_code, table.c.response_body, table.c.id)
         .where(table.c.caller_id == caller_id, table.c.key == key)
-        .where(table.c.created_at > utcnow() - IDEMPOTENCY_TTL)
+        .where(table.c.created_at > cutoff)
     ).first()
     if row is None:
-        # An expired answer with this key is forgotten (not a tracked table: a plain DELETE).
-        conn.execute(sa.delete(table).where(table.c.caller_id == caller_id, table.c.key == key))
+        # This request will store an answer: first purge every expired one, this key's
+        # included (not a tracked table: a plain DELETE on the created_at index), so the
+        # table holds at most a day of keys. A dry or refused batch rolls the purge back too.
+        conn.execute(sa.delete(table).where(table.c.created_at <= cutoff))
         return None
     if row.fingerprint != body_fingerprint:
         raise errors.RuleViolation(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.routing import iter_route_contexts
 
+from app.api_docs import ASSETS_PATH
 from app.auth.actor import Role
 from app.auth.dependencies import RoleRequirement
 from app.main import create_app
@@ -17,7 +18,7 @@ from app.settings import Settings
 from tests.conftest import MakeClient, bearer, create_key
 
 PUBLIC = {"/healthz", "/readyz", "/api/v1/healthz", "/api/v1/readyz"}
-FRAMEWORK = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+FRAMEWORK = {"/openapi.json", "/docs", ASSETS_PATH}
 CALLERS: list[Role | None] = [None, Role.reader, Role.checker, Role.editor, Role.admin]
 MISSING_ID = "999999999"  # no such entity: a request that passes auth ends in 404/422/428
 
