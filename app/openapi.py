@@ -194,13 +194,19 @@ def finish_openapi(document: dict[str, Any], app: FastAPI) -> dict[str, Any]:
         "name": "X-Request-ID",
         "in": "header",
         "required": False,
-        "description": "Your id for this request, echoed back and kept in the history. "
-        "One that does not match ^[A-Za-z0-9._:-]{1,128}$ is replaced by a generated one.",
+        "description": "Your own id for this request, for your logs: echoed back in "
+        "X-Client-Request-ID when it is 1-128 characters of A-Z a-z 0-9 . _ : - (anything else "
+        "is ignored, never refused). The server's id is the X-Request-ID response header.",
         "schema": {"type": "string"},
     }
     problem = problem_responses(422)[422]
     request_id = {
-        "description": "The request's id (yours, or one made for it).",
+        "description": "The server's id for this request (also in problem documents and the "
+        "history).",
+        "schema": {"type": "string"},
+    }
+    client_request_id = {
+        "description": "Your X-Request-ID, when it was usable.",
         "schema": {"type": "string"},
     }
 
@@ -215,7 +221,9 @@ def finish_openapi(document: dict[str, Any], app: FastAPI) -> dict[str, Any]:
             for status, response in operation.get("responses", {}).items():
                 if status == "422" and _is_default_validation_error(response):
                     operation["responses"]["422"] = response = copy.deepcopy(problem)
-                response.setdefault("headers", {})["X-Request-ID"] = request_id
+                response_headers = response.setdefault("headers", {})
+                response_headers["X-Request-ID"] = request_id
+                response_headers["X-Client-Request-ID"] = client_request_id
             parameters = operation.setdefault("parameters", [])
             for parameter in parameters:
                 _drop_null(parameter)
