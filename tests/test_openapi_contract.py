@@ -61,7 +61,8 @@ def run_schemathesis(
         if isinstance(event, events.NonFatalError):
             # In process, an exception the app did not turn into a response (a 500) lands here.
             message = event.info.format().strip().splitlines()
-            error = Found(event.label, "Error", "\n  ".join(message[:6]), "")
+            detail = [line for line in message if "parameters:" in line or "Error" in line]
+            error = Found(event.label, "Error", "\n  ".join(detail[:4] or message[:4]), "")
             found.setdefault((event.label, "Error", message[0] if message else ""), error)
             continue
         if not isinstance(event, events.ScenarioFinished):
