@@ -205,6 +205,17 @@ class TestReadingLiarRows:
         assert "utf-8" in str(errors[0])
         assert "encoding" in str(errors[0])  # the mapping key that fixes it
 
+    def test_a_header_that_is_not_utf8_is_refused_as_row_1(self, tmp_path: Path) -> None:
+        path = tmp_path / "sheet.csv"
+        path.write_bytes("id,déclaration\nx1,Le fleuve est à sec.\n".encode("latin-1"))
+        mapping_path = tmp_path / "m.toml"
+        mapping_path.write_text(
+            '[columns]\nexternal_id = "id"\nstatement = "déclaration"\n', encoding="utf-8"
+        )
+        [(row, error)] = read(path, Mapping.load(mapping_path))
+        assert row == 1
+        assert "header is not valid utf-8" in str(error)
+
     def test_an_unknown_encoding_is_a_mapping_error(self, tmp_path: Path) -> None:
         path = tmp_path / "m.toml"
         path.write_text('encoding = "utf-9"\n[columns]\nstatement = 1\n')
