@@ -5,7 +5,7 @@ import csv
 import io
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import sqlalchemy as sa
@@ -176,32 +176,47 @@ def import_record(claim: dict[str, Any], related: dict[str, Any]) -> dict[str, A
     return {k: v for k, v in record.items() if v is not None}
 
 
-def _csv_line(values: list[Any]) -> bytes:
+# OWASP's CSV-injection guidance: a spreadsheet runs a cell that begins with one of these as a
+# formula (=HYPERLINK(...), =cmd|...). Every such cell gets a leading ' (shown as text), and every
+# data cell is quoted, so a spreadsheet that splits on another delimiter (a Dutch Excel splits on
+# ;) cannot start a new cell mid-value. All columns are text, so the rule has no exceptions: a
+# statement "-3% growth" exports as '-3% growth.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value: Any) -> Any:
+    """``value`` as a spreadsheet shows it as text: a ' before a leading formula trigger."""
+    if value is None:
+        return None
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def _csv_line(values: list[Any], *, quoting: Literal[0, 1] = csv.QUOTE_MINIMAL) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
+    csv.writer(buffer, quoting=quoting).writerow(values)
     return buffer.getvalue().encode()
 
 
 def _csv_row(claim: dict[str, Any], related: dict[str, Any]) -> bytes:
     speaker = related["speakers"].get(claim["speaker_id"]) or {}
     outlet = related["outlets"].get(claim["outlet_id"]) or {}
-    return _csv_line(
-        [
-            claim["external_id"] or f"claimtracker:{claim['id']}",
-            claim["statement"],
-            claim["language"],
-            speaker.get("name"),
-            speaker.get("role"),
-            speaker.get("affiliation"),
-            outlet.get("name"),
-            claim["context"],
-            claim["place"],
-            ";".join(claim["topics"]),
-            claim["claimed_at"],
-            claim["status"],
-            claim["verdict"],
-        ]
-    )
+    values = [
+        claim["external_id"] or f"claimtracker:{claim['id']}",
+        claim["statement"],
+        claim["language"],
+        speaker.get("name"),
+        speaker.get("role"),
+        speaker.get("affiliation"),
+        outlet.get("name"),
+        claim["context"],
+        claim["place"],
+        ";".join(claim["topics"]),
+        claim["claimed_at"],
+        claim["status"],
+        claim["verdict"],
+    ]
+    return _csv_line([neutralise_formula(value) for value in values], quoting=csv.QUOTE_ALL)
 
 
 def _claim_pages(database: Database, query: ExportQuery) -> Iterator[tuple[list[Any], Any]]:
