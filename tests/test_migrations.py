@@ -5,14 +5,20 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from app.db import make_engine
 from app.migrate import alembic_config, downgrade, upgrade
 from tests.conftest import BACKENDS, drop_pg_database, fresh_database_url
 
-# The revision before 2026-11-30_append_only_guards.py.
-APPEND_ONLY_GUARDS_PARENT = "77cb08caed0c"
+APPEND_ONLY_GUARDS = "5e1f0a7c2b94"  # 2026-11-30_append_only_guards.py
+
+
+def parent_of(revision: str) -> str:
+    parent = ScriptDirectory.from_config(alembic_config()).get_revision(revision).down_revision
+    assert isinstance(parent, str)
+    return parent
 
 
 @pytest.fixture(params=BACKENDS)
@@ -80,7 +86,7 @@ class TestAppendOnlyGuardsMigration:
             else {"revision_append_only", "revision_no_truncate"}
         )
         assert added <= revision_guards(empty_database)
-        downgrade(empty_database, APPEND_ONLY_GUARDS_PARENT)
+        downgrade(empty_database, parent_of(APPEND_ONLY_GUARDS))
         assert not added & revision_guards(empty_database)
         upgrade(empty_database)
         assert added <= revision_guards(empty_database)
