@@ -13,6 +13,11 @@ class Settings(BaseSettings):
         default="sqlite:///./claims.db",
         description="SQLAlchemy URL: a SQLite file, or postgresql+psycopg://user@host:5432/db.",
     )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="URL `claimtracker migrate` uses, for a role that owns the schema; unset: "
+        "database_url. Lets the server run as a role that cannot alter the tables.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `claimtracker serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `claimtracker serve` uses.")
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes.")
