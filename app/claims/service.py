@@ -437,14 +437,12 @@ def _change_claim_parts(
     result = mutate(claim)
     session.flush()
     after = snapshot(claim)
-    values: dict[str, Any] = {}
-    reopened = settlement.reopen_on_basis_change(
-        claim, values, reason, evidence_changed=before["evidence"] != after["evidence"]
-    )
-    if values:
-        claim.review = values["review"]
-        reason = reopened
-        after = snapshot(claim)
+    if before["evidence"] != after["evidence"]:
+        reopen: dict[str, Any] = {}
+        reason = settlement.reopen_on_basis_change(claim, reopen, reason, evidence_changed=True)
+        if reopen:
+            claim.review = reopen["review"]
+            after = snapshot(claim)
     revision = history_service.record(
         session,
         claim,
