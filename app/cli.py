@@ -12,6 +12,8 @@ keys_cli = typer.Typer(
     help="API keys: create (the secret is printed once), list, revoke.", no_args_is_help=True
 )
 cli.add_typer(keys_cli, name="keys")
+db_cli = typer.Typer(help="Database roles (PostgreSQL).", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
 
 
 @cli.command()
@@ -103,6 +105,35 @@ def verify_history_command() -> None:
         err=True,
     )
     raise typer.Exit(1)
+
+
+@db_cli.command("grant-app-role")
+def db_grant_app_role(
+    role: Annotated[str, typer.Argument(help="The server's PostgreSQL role (it must exist).")],
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply",
+            help="Run them, connected as CLAIMS_MIGRATION_DATABASE_URL (else "
+            "CLAIMS_DATABASE_URL); without it, only print them.",
+        ),
+    ] = False,
+) -> None:
+    """Print (or apply) the grants for a server role that may read and write rows but only
+    SELECT and INSERT revisions. Idempotent: re-apply after each migration."""
+    from sqlalchemy.exc import DBAPIError
+
+    from app.migrate import app_role_grants, grant_app_role
+
+    try:
+        statements = grant_app_role(role) if apply else app_role_grants(role)
+    except (ValueError, DBAPIError) as exc:
+        typer.echo(f"cannot grant: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for statement in statements:
+        typer.echo(f"{statement};")
+    if apply:
+        typer.echo(f"-- applied for role {role}")
 
 
 # --- import and export through the API -------------------------------------------------------

@@ -81,6 +81,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         docs_url=None,
         redoc_url=None,
     )
+    # Starlette's trailing-slash redirect writes the client's Host header into Location.
+    app.router.redirect_slashes = False
     if database is not None:
         app.state.database = database
     # Read by the auth dependency (public reads, rate limits) for this app, not the process.

@@ -61,10 +61,18 @@ def resource_response(
     )
 
 
+def next_link(url: URL, **params: Any) -> str:
+    """``Link: <next>; rel="next"`` with a relative target (RFC 8288 resolves it against the
+    request's URL): the request's Host header is the client's to choose and must not flow
+    into what we answer, and a relative target is right behind any proxy."""
+    target = url.include_query_params(**params)
+    return f'<{target.path}?{target.query}>; rel="next"'
+
+
 def _link_headers(url: URL, next_cursor: str | None) -> dict[str, str]:
     if next_cursor is None:
         return {}
-    return {"Link": f'<{url.include_query_params(cursor=next_cursor)}>; rel="next"'}
+    return {"Link": next_link(url, cursor=next_cursor)}
 
 
 def _is_datetime(column: Any) -> bool:

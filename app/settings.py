@@ -1,6 +1,7 @@
 """Configuration, read from the environment (prefix ``CLAIMS_``) and an optional ``.env`` file."""
 
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,6 +13,11 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="sqlite:///./claims.db",
         description="SQLAlchemy URL: a SQLite file, or postgresql+psycopg://user@host:5432/db.",
+    )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="URL `claimtracker migrate` uses, for a role that owns the schema; unset: "
+        "database_url. Lets the server run as a role that cannot alter the tables.",
     )
     host: str = Field(default="127.0.0.1", description="Address `claimtracker serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `claimtracker serve` uses.")
@@ -54,6 +60,14 @@ class Settings(BaseSettings):
     organization_url: str = Field(
         default="https://example.org/", description="The desk's site: ClaimReview's author url."
     )
+    public_base_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="The http(s) URL clients reach the API at, without the /api/v1 path, a "
+        "query or a fragment (e.g. https://claims.example.org). The absolute URLs the API "
+        "writes (ClaimReview `url`) are built on it, or on organization_url when it is unset; "
+        "never on the request's Host header. Link and Location headers are relative.",
+    )
     log_level: str = Field(default="info", description="uvicorn log level.")
     public_read: bool = Field(
         default=False,
@@ -81,6 +95,19 @@ class Settings(BaseSettings):
         "only; `memory` means the same). With several processes, limit in the load balancer.",
     )
 
+    @field_validator("public_base_url")
+    @classmethod
+    def _plain_http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not _is_plain_http_url(value):
+            raise ValueError(
+                f"CLAIMS_PUBLIC_BASE_URL={value!r} must be an http(s) URL with a host and no "
+                "credentials, query or fragment, e.g. https://claims.example.org"
+            )
+        return value.rstrip("/")
+
     @field_validator("rate_limit_store")
     @classmethod
     def _known_store(cls, value: str) -> str:
@@ -95,6 +122,19 @@ class Settings(BaseSettings):
 # Only the in-process store: a shared one (redis://) would be a network round trip on the event
 # loop of every request, and nothing here tests it.
 RATE_LIMIT_STORES = frozenset({"memory", "memory://"})
+
+
+def _is_plain_http_url(value: str) -> bool:
+    """An http(s) URL with a host (and a valid port, if any), no credentials, query, fragment,
+    spaces or control characters: a base to append paths to."""
+    if "?" in value or "#" in value or any(c.isspace() or not c.isprintable() for c in value):
+        return False
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - reading it checks the port is a number in range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.username is None
 
 
 @lru_cache

@@ -24,7 +24,9 @@ from app.main import tune_garbage_collector
 from app.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN = ROOT.parent / "shared" / "datasets" / "liar" / "train.tsv"
+# The shared data, as the tests find it (tests/shared_data.py): never in the repository.
+SHARED = (ROOT / (os.environ.get("CLAIMS_SHARED_DIR") or "../shared")).resolve()
+TRAIN = SHARED / "datasets" / "liar" / "train.tsv"
 MAPPING = ROOT / "docs" / "examples" / "liar.mapping.toml"
 BATCH = 1000
 SECTION = "## Bulk import (LIAR train.tsv"
@@ -112,6 +114,14 @@ def measure(
 
 
 def run(backends: list[str], admin_url: str, *, rounds: int = 3, limit: int | None = None) -> str:
+    if not TRAIN.is_file():
+        # Skip this section only: the rest of a long `make bench` run is still worth keeping.
+        missing = (
+            f"{TRAIN} is missing: LIAR is not in the repository; put the shared data beside "
+            "the checkout or set CLAIMS_SHARED_DIR."
+        )
+        print(f"[import] skipped: {missing}", file=sys.stderr, flush=True)
+        return f"{SECTION}: skipped)\n\n{missing}\n"
     rows = records(limit)
     lines = [
         f"{SECTION}, {len(rows):,} rows)",

@@ -45,7 +45,13 @@ def run_migrations_online() -> None:
     if connection is not None:
         run(connection)
         return
-    url = config.attributes.get("database_url") or get_settings().database_url
+    settings = get_settings()
+    # The schema's owner migrates; the server's own role may only read and write rows.
+    url = (
+        config.attributes.get("database_url")
+        or settings.migration_database_url
+        or settings.database_url
+    )
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

@@ -15,8 +15,8 @@ from app.outlets.models import Outlet
 from app.seeding import SeedError, load_seeds, read_seed_data
 from app.sources.models import Source
 from app.speakers.models import Speaker
+from tests.shared_data import shared_path
 
-ARTICLES = project_root().parent / "shared" / "seed-articles"
 SEEDS = project_root() / "seeds"
 
 
@@ -31,6 +31,12 @@ def seeded_claim(session: Session, external_id: str) -> Claim:
 
 
 @pytest.fixture
+def articles() -> Path:
+    """The five seed articles: shared data, not in the repository."""
+    return shared_path("seed-articles")
+
+
+@pytest.fixture
 def seeded(session: Session) -> Session:
     load_seeds(session)
     return session
@@ -42,14 +48,14 @@ class TestSeedFiles:
         assert len(data.claims) >= 30
         assert len(data.sources) == 5
 
-    def test_every_article_is_represented(self) -> None:
+    def test_every_article_is_represented(self, articles: Path) -> None:
         data = read_seed_data()
-        articles = {record["source"] for record in data.claims}
-        assert articles == {f"article:{path.stem}" for path in ARTICLES.glob("*.txt")}
+        represented = {record["source"] for record in data.claims}
+        assert represented == {f"article:{path.stem}" for path in articles.glob("*.txt")}
 
-    def test_every_original_quote_is_verbatim_from_its_article(self) -> None:
+    def test_every_original_quote_is_verbatim_from_its_article(self, articles: Path) -> None:
         for record in read_seed_data().claims:
-            article = ARTICLES / f"{record['source'].split(':', 1)[1]}.txt"
+            article = articles / f"{record['source'].split(':', 1)[1]}.txt"
             assert record["original_quote"] in article.read_text(encoding="utf-8"), record[
                 "external_id"
             ]

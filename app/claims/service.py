@@ -12,6 +12,7 @@ from sqlmodel import Session, SQLModel, col, select
 from app import errors
 from app.auth.actor import Actor, Role
 from app.base import utcnow
+from app.claims import settlement
 from app.claims.models import (
     MAX_APPEARANCES,
     STATUSES_NEEDING_EVIDENCE,
@@ -223,6 +224,7 @@ def update_claim(
         values["topics"] = _distinct(values["topics"])
     claim = load_for_write(session, Claim, claim_id)
     expect.check(claim)
+    reason = settlement.reopen_on_basis_change(claim, values, reason)
     topics_before = list(claim.topics)
     if writes.update(
         session,
@@ -389,6 +391,8 @@ def revert_claim(
     )
     _check_references(session, values)
     check_status_rules(session, claim, values)
+    # Bringing back an old statement under today's settled verdict reopens it like an edit.
+    reason = settlement.reopen_on_basis_change(claim, values, reason) or reason
     topics_before = list(claim.topics)
     if writes.update(
         session,
@@ -433,13 +437,20 @@ def _change_claim_parts(
     before = snapshot(claim)
     result = mutate(claim)
     session.flush()
+    after = snapshot(claim)
+    if before["evidence"] != after["evidence"]:
+        reopen: dict[str, Any] = {}
+        reason = settlement.reopen_on_basis_change(claim, reopen, reason, evidence_changed=True)
+        if reopen:
+            claim.review = reopen["review"]
+            after = snapshot(claim)
     revision = history_service.record(
         session,
         claim,
         entity_type=ENTITY,
         action=RevisionAction.updated,
         before=before,
-        after=snapshot(claim),
+        after=after,
         actor=actor,
         reason=reason,
     )

@@ -7,6 +7,8 @@ unverified claim has no ClaimReview.
 
 from typing import Any
 
+import orjson
+
 from app.claims.models import ClaimStatus
 
 BEST, WORST = 5, 1
@@ -21,6 +23,25 @@ RATINGS: dict[ClaimStatus, tuple[int | None, str]] = {
     ClaimStatus.not_checkable: (None, "Not checkable"),
 }
 CONTEXT = "https://schema.org"
+# JSON-LD is embedded in HTML as <script type="application/ld+json">: a "</script>" or "<!--"
+# inside a string would end or break the element, so these characters are written as escapes
+# (the JSON still parses to the same text). U+2028/U+2029 end lines in older JavaScript.
+_HTML_UNSAFE = (
+    (b"<", b"\\u003c"),
+    (b">", b"\\u003e"),
+    (b"&", b"\\u0026"),
+    ("\u2028".encode(), b"\\u2028"),
+    ("\u2029".encode(), b"\\u2029"),
+)
+
+
+def embeddable_json(value: Any) -> bytes:
+    """``value`` as JSON that is safe inside an HTML script element. Outside strings JSON has
+    none of these characters, so replacing the bytes only ever rewrites string contents."""
+    data = orjson.dumps(value)
+    for raw, escaped in _HTML_UNSAFE:
+        data = data.replace(raw, escaped)
+    return data
 
 
 def rating(status: ClaimStatus) -> dict[str, Any]:

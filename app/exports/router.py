@@ -2,7 +2,6 @@
 
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
@@ -22,7 +21,11 @@ def _organization(request: Request) -> dict[str, str]:
 
 
 def _base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    """Where the API is served, from configuration only: the Host header is the client's to
+    choose, and a URL built from it would carry that choice into published ClaimReviews."""
+    settings = request.app.state.settings
+    base: str = settings.public_base_url or settings.organization_url
+    return base.rstrip("/")
 
 
 @router.get(
@@ -61,4 +64,4 @@ async def claim_review(request: Request, entity_id: EntityId) -> Response:
         organization=_organization(request),
         base_url=_base_url(request),
     )
-    return Response(orjson.dumps(review), media_type="application/ld+json")
+    return Response(review, media_type="application/ld+json")

@@ -5,7 +5,7 @@ import csv
 import io
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import sqlalchemy as sa
@@ -13,6 +13,7 @@ from pydantic import Field
 
 from app import errors
 from app.claims import service as claims_service
+from app.claims import settlement
 from app.claims.models import Appearance, ClaimQuery, Evidence
 from app.db import Database
 from app.exports import claimreview
@@ -176,32 +177,47 @@ def import_record(claim: dict[str, Any], related: dict[str, Any]) -> dict[str, A
     return {k: v for k, v in record.items() if v is not None}
 
 
-def _csv_line(values: list[Any]) -> bytes:
+# OWASP's CSV-injection guidance: a spreadsheet runs a cell that begins with one of these as a
+# formula (=HYPERLINK(...), =cmd|...). Every such cell gets a leading ' (shown as text), and every
+# data cell is quoted, so a spreadsheet that splits on another delimiter (a Dutch Excel splits on
+# ;) cannot start a new cell mid-value. All columns are text, so the rule has no exceptions: a
+# statement "-3% growth" exports as '-3% growth.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value: Any) -> Any:
+    """``value`` as a spreadsheet shows it as text: a ' before a leading formula trigger."""
+    if value is None:
+        return None
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def _csv_line(values: list[Any], *, quoting: Literal[0, 1] = csv.QUOTE_MINIMAL) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(values)
+    csv.writer(buffer, quoting=quoting).writerow(values)
     return buffer.getvalue().encode()
 
 
 def _csv_row(claim: dict[str, Any], related: dict[str, Any]) -> bytes:
     speaker = related["speakers"].get(claim["speaker_id"]) or {}
     outlet = related["outlets"].get(claim["outlet_id"]) or {}
-    return _csv_line(
-        [
-            claim["external_id"] or f"claimtracker:{claim['id']}",
-            claim["statement"],
-            claim["language"],
-            speaker.get("name"),
-            speaker.get("role"),
-            speaker.get("affiliation"),
-            outlet.get("name"),
-            claim["context"],
-            claim["place"],
-            ";".join(claim["topics"]),
-            claim["claimed_at"],
-            claim["status"],
-            claim["verdict"],
-        ]
-    )
+    values = [
+        claim["external_id"] or f"claimtracker:{claim['id']}",
+        claim["statement"],
+        claim["language"],
+        speaker.get("name"),
+        speaker.get("role"),
+        speaker.get("affiliation"),
+        outlet.get("name"),
+        claim["context"],
+        claim["place"],
+        ";".join(claim["topics"]),
+        claim["claimed_at"],
+        claim["status"],
+        claim["verdict"],
+    ]
+    return _csv_line([neutralise_formula(value) for value in values], quoting=csv.QUOTE_ALL)
 
 
 def _claim_pages(database: Database, query: ExportQuery) -> Iterator[tuple[list[Any], Any]]:
@@ -242,6 +258,9 @@ def stream_export(
         yield b'{"@context":"https://schema.org","@type":"DataFeed","dataFeedElement":['
     first = True
     for claims, related in _claim_pages(database, query):
+        if fmt is ExportFormat.claimreview:
+            with database.read_connection() as conn:
+                related["settled"] = settled_claims(conn, claims, related)
         for claim in claims:
             if fmt is ExportFormat.ndjson:
                 yield orjson.dumps(import_record(claim, related)) + b"\n"
@@ -251,10 +270,28 @@ def stream_export(
                 review = claim_review_of(claim, related, organization, base_url, context=False)
                 if review is None:
                     continue
-                yield (b"" if first else b",\n") + orjson.dumps(review)
+                yield (b"" if first else b",\n") + claimreview.embeddable_json(review)
                 first = False
     if fmt is ExportFormat.claimreview:
         yield b"]}\n"
+
+
+def settled_claims(
+    conn: sa.Connection, claims: list[dict[str, Any]], related: dict[str, Any]
+) -> dict[int, dict[str, Any]]:
+    """{claim id: the claim as its verdict was last settled} for the rated claims of a page;
+    adds the speakers those versions name to ``related``."""
+    rated = [claim for claim in claims if claim["status"] != "unverified"]
+    snapshots = settlement.settled_snapshots(conn, [claim["id"] for claim in rated])
+    settled = {
+        claim["id"]: settlement.as_settled(claim, snapshots[claim["id"]])
+        for claim in rated
+        if claim["id"] in snapshots
+    }
+    speakers = related.setdefault("speakers", {})
+    missing = {c["speaker_id"] for c in settled.values() if c["speaker_id"]} - speakers.keys()
+    speakers.update(_by_id(conn, speaker_table, missing))
+    return settled
 
 
 def claim_review_of(
@@ -265,6 +302,11 @@ def claim_review_of(
     *,
     context: bool = True,
 ) -> dict[str, Any] | None:
+    """The ClaimReview of ``claim`` as its verdict was last settled (``settled_claims``, in
+    ``related``); None while it is unverified or has never been settled."""
+    settled = related.get("settled", {}).get(claim["id"])
+    if settled is None:
+        return None
     appearances = [
         {
             "url": related["sources"][a["source_id"]]["url"],
@@ -274,8 +316,8 @@ def claim_review_of(
         for a in related["appearances"].get(claim["id"], [])
     ]
     return claimreview.claim_review(
-        claim,
-        speaker=related["speakers"].get(claim["speaker_id"]),
+        settled,
+        speaker=related["speakers"].get(settled["speaker_id"]),
         appearances=appearances,
         organization=organization,
         url=f"{base_url}/api/v1/claims/{claim['id']}",
@@ -285,7 +327,8 @@ def claim_review_of(
 
 def claim_review_for(
     database: Database, claim_id: int, *, organization: dict[str, str], base_url: str
-) -> dict[str, Any]:
+) -> bytes:
+    """The ClaimReview JSON-LD of one claim, safe to embed in an HTML script element."""
     with database.read_connection() as conn:
         row = claims_service.ROWS.by_id(conn, claim_id)
         if row is None:
@@ -295,9 +338,15 @@ def claim_review_for(
         claim = dict(row._mapping)
         claim["topics"] = orjson.loads(claim["topics"])
         related = _page_related(conn, [claim])
+        related["settled"] = settled_claims(conn, [claim], related)
     review = claim_review_of(claim, related, organization, base_url)
     if review is None:
+        if claim["status"] == "unverified":
+            raise errors.NotFound(
+                f"Claim {claim_id} is unverified: it has no ClaimReview until it has a verdict."
+            )
         raise errors.NotFound(
-            f"Claim {claim_id} is unverified: it has no ClaimReview until it has a verdict."
+            f"Claim {claim_id} has no settled verdict yet: it has no ClaimReview until an "
+            "editor settles one."
         )
-    return review
+    return claimreview.embeddable_json(review)

@@ -15,7 +15,7 @@ from app.history.models import EntityType, RevisionPublic, VerifyReport
 from app.history.verify import verify_history
 from app.openapi import KEYED, LINK, PARAMS, ROLE, ok, responses
 from app.paging import MAX_LIMIT
-from app.responses import resource_response
+from app.responses import next_link, resource_response
 
 router = APIRouter(tags=["history"])
 
@@ -46,7 +46,7 @@ def changes(
     next_after = items[-1].id if items else after
     headers = {}
     if len(items) == limit:
-        headers["Link"] = f'<{request.url.include_query_params(after=next_after)}>; rel="next"'
+        headers["Link"] = next_link(request.url, after=next_after)
     return resource_response(
         ChangesPage(items=items, next_after=next_after), version=None, headers=headers
     )

@@ -4,7 +4,9 @@ The mapping names, for each field, a column: by header name (``header = true``) 
 position (``header = false``). See docs/examples/liar.mapping.toml for every key.
 """
 
+import codecs
 import csv
+import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +29,9 @@ FIELDS = (
     "language",
 )
 MAX_FIELD_BYTES = 1_048_576
+# The cell starts our CSV export (app/exports/service.py) puts a ' before, against formula
+# injection; ``unescape_formulas`` takes that ' off again on import.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class MappingError(Exception):
@@ -55,6 +60,7 @@ class Mapping:
     external_id_prefix: str = ""
     external_id_strip_suffix: str = ""
     speaker_from_slug: bool = False
+    unescape_formulas: bool = False
     speaker_external_id_prefix: str | None = None
     status_map: dict[str, str] = field(default_factory=dict)
     verdict_template: str | None = None
@@ -72,6 +78,10 @@ class Mapping:
         unknown = set(columns) - set(FIELDS)
         if unknown:
             raise MappingError(f"{path}: unknown fields in [columns]: {', '.join(sorted(unknown))}")
+        try:
+            codecs.lookup(str(data.get("encoding", "utf-8")))
+        except LookupError as exc:
+            raise MappingError(f"{path}: encoding: {exc}") from exc
         external = data.get("external_id", {})
         speaker = data.get("speaker", {})
         try:
@@ -87,6 +97,7 @@ class Mapping:
                 external_id_prefix=external.get("prefix", ""),
                 external_id_strip_suffix=external.get("strip_suffix", ""),
                 speaker_from_slug=bool(speaker.get("from_slug", False)),
+                unescape_formulas=bool(data.get("unescape_formulas", False)),
                 speaker_external_id_prefix=speaker.get("external_id_prefix"),
                 status_map={str(k): str(v) for k, v in data.get("status_map", {}).items()},
                 verdict_template=data.get("verdict", {}).get("template"),
@@ -94,6 +105,17 @@ class Mapping:
             )
         except (AttributeError, TypeError) as exc:
             raise MappingError(f"{path}: {exc}") from exc
+
+
+_SURROGATE_ESCAPES = re.compile("[\udc80-\udcff]")
+
+
+def _undecodable(row: list[str]) -> int | None:
+    """The first byte the file's encoding could not decode in ``row``, if any."""
+    for cell in row:
+        if found := _SURROGATE_ESCAPES.search(cell):
+            return ord(found.group()) - 0xDC00
+    return None
 
 
 def _slug_name(slug: str) -> str:
@@ -104,7 +126,11 @@ def read_csv(path: Path, mapping: Mapping) -> Iterator[tuple[int, dict[str, Any]
     """(row number, record or error) for every row; the whole file is read as text lines."""
     csv.field_size_limit(MAX_FIELD_BYTES)
     quoting: Literal[0, 3] = csv.QUOTE_NONE if mapping.quoting == "none" else csv.QUOTE_MINIMAL
-    with path.open(encoding=mapping.encoding, newline="") as handle:
+    # Spreadsheets save UTF-8 with a byte order mark; utf-8-sig drops it (and reads files
+    # without one alike), else it would stick to the first id or header name.
+    encoding = "utf-8-sig" if codecs.lookup(mapping.encoding).name == "utf-8" else mapping.encoding
+    # Undecodable bytes become lone surrogates, so the row that holds them can be named.
+    with path.open(encoding=encoding, errors="surrogateescape", newline="") as handle:
         reader = csv.reader(handle, delimiter=mapping.delimiter, quoting=quoting)
         positions: dict[str, int] = {}
         row_number = 0
@@ -112,6 +138,9 @@ def read_csv(path: Path, mapping: Mapping) -> Iterator[tuple[int, dict[str, Any]
             if mapping.header:
                 header = next(reader, [])
                 row_number = 1
+                if _undecodable(header) is not None:
+                    yield 1, RowError(1, f"the header is not valid {mapping.encoding}")
+                    return
                 for name, column in mapping.columns.items():
                     if str(column) not in header:
                         yield (
@@ -126,10 +155,22 @@ def read_csv(path: Path, mapping: Mapping) -> Iterator[tuple[int, dict[str, Any]
                     positions[name] = header.index(str(column))
             else:
                 positions = {name: int(column) - 1 for name, column in mapping.columns.items()}
+            last_line = reader.line_num
             needed = max(positions.values()) + 1
             for row in reader:
-                row_number = reader.line_num
+                # A quoted cell may span lines: a row is named by the line it starts on.
+                row_number, last_line = last_line + 1, reader.line_num
                 if not any(cell.strip() for cell in row):
+                    continue
+                if (undecodable := _undecodable(row)) is not None:
+                    yield (
+                        row_number,
+                        RowError(
+                            row_number,
+                            f"is not valid {mapping.encoding} (byte 0x{undecodable:02x}); set "
+                            '`encoding` in the mapping to the file\'s, e.g. "cp1252"',
+                        ),
+                    )
                     continue
                 if len(row) < needed:
                     missing = [n for n, p in positions.items() if p >= len(row)]
@@ -154,8 +195,10 @@ def _record(
     def cell(name: str) -> str | None:
         if name not in positions:
             return None
-        value = row[positions[name]].strip()
-        return value or None
+        value = row[positions[name]]
+        if mapping.unescape_formulas and value[:1] == "'" and value[1:2] in FORMULA_TRIGGERS:
+            value = value[1:]
+        return value.strip() or None
 
     external_id = cell("external_id")
     if external_id is None:

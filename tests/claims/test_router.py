@@ -5,6 +5,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from app.auth.actor import Role
+from tests.conftest import MakeClient
+
 PROBLEM = "application/problem+json"
 
 
@@ -195,6 +198,65 @@ class TestStatus:
         assert response.status_code == 200, response.text
         assert response.json()["review"] == "settled"
         assert response.headers["etag"] == '"v3"'
+
+
+class TestVerdictIntegrity:
+    """The reported attack over HTTP: a checker rewrote a claim an editor had settled as false
+    and flipped its evidence; the published ClaimReview then rated the checker's statement."""
+
+    def test_a_checkers_edit_reopens_and_the_claimreview_keeps_the_settled_statement(
+        self, make_client: MakeClient
+    ) -> None:
+        editor, checker = make_client(Role.editor), make_client(Role.checker)
+        claim = create_claim(editor, statement="The bridge was destroyed on 3 May.")
+        evidence = editor.post(
+            f"/api/v1/claims/{claim['id']}/evidence",
+            json={"title": "Satellite image", "stance": "refutes", "url": "https://x.example/s"},
+        ).json()
+        rated = editor.post(
+            f"/api/v1/claims/{claim['id']}/status",
+            json={"status": "false", "verdict": "It stands.", "reason": "Imagery"},
+            headers={"If-Match": '"v2"'},
+        )
+        assert rated.json()["review"] == "settled"
+
+        url = f"/api/v1/claims/{claim['id']}"
+        edited = checker.patch(
+            url, json={"statement": "The bridge stands."}, headers={"If-Match": '"v3"'}
+        )
+        assert edited.status_code == 200, edited.text
+        flipped = checker.patch(
+            f"{url}/evidence/{evidence['id']}",
+            json={"stance": "supports"},
+            headers={"If-Match": '"v4"'},
+        )
+        assert flipped.status_code == 200, flipped.text
+
+        now = checker.get(url).json()
+        assert (now["review"], now["status"]) == ("in_review", "false")
+        assert now["verdict"] == "It stands."
+        history = checker.get(f"{url}/history").json()["items"]
+        assert history[3]["reason"] == "reopened: statement changed under a settled verdict"
+        assert history[3]["changes"]["review"] == {"from": "settled", "to": "in_review"}
+        review = checker.get(f"{url}/claimreview").json()
+        assert review["claimReviewed"] == "The bridge was destroyed on 3 May."
+        assert review["reviewRating"]["alternateName"] == "False"
+
+    def test_an_appearance_does_not_reopen(self, client: TestClient) -> None:
+        claim = create_claim(client)
+        add_evidence(client, claim["id"])
+        client.post(
+            f"/api/v1/claims/{claim['id']}/status",
+            json={"status": "confirmed", "verdict": "Said so.", "reason": "Checked"},
+            headers={"If-Match": '"v2"'},
+        )
+        source = client.post("/api/v1/sources", json={"url": "https://t.me/s/x/2"}).json()
+        added = client.post(
+            f"/api/v1/claims/{claim['id']}/appearances",
+            json={"source_id": source["id"], "role": "repost"},
+        )
+        assert added.status_code == 201
+        assert client.get(f"/api/v1/claims/{claim['id']}").json()["review"] == "settled"
 
 
 class TestEvidenceAndAppearances:

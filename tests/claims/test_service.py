@@ -105,6 +105,35 @@ class TestSetStatus:
             )
 
 
+class TestUpdateClaim:
+    def test_rewording_a_settled_claim_reopens_it_and_keeps_the_verdict(
+        self, session: Session
+    ) -> None:
+        claim = factories.claim(session)
+        factories.evidence(session, claim.id, stance="refutes")
+        factories.rate(session, claim.id, "false", "It was not.")
+        edited = claims_service.update_claim(
+            session,
+            claim.id,
+            ClaimUpdate(statement="Reworded."),
+            expect=NO_PRECONDITION,
+            actor=ACTOR,
+        )
+        assert (edited.review, edited.status, edited.verdict) == (
+            "in_review",
+            "false",
+            "It was not.",
+        )
+
+    def test_a_settled_claims_place_is_edited_without_reopening(self, session: Session) -> None:
+        claim = factories.claim(session)
+        change(session, claim.id, status="unproven", verdict="No way to know.")
+        edited = claims_service.update_claim(
+            session, claim.id, ClaimUpdate(place="Soledar"), expect=NO_PRECONDITION, actor=ACTOR
+        )
+        assert edited.review == "settled"
+
+
 class TestReferences:
     def test_an_unknown_speaker_is_a_rule_violation(self, session: Session) -> None:
         with pytest.raises(errors.RuleViolation) as exc:

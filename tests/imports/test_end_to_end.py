@@ -19,11 +19,19 @@ from app.db import Database, make_engine
 from app.migrate import upgrade
 from app.seeding import load_seeds
 from tests.conftest import drop_pg_database, fresh_database_url, new_key_in
+from tests.imports import liar_rows
 from tests.servers import ROOT, Server, running_server
+from tests.shared_data import shared_path
 
-LIAR = ROOT.parent / "shared" / "datasets" / "liar" / "valid.tsv"
 MAPPING = ROOT / "docs" / "examples" / "liar.mapping.toml"
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def liar_args() -> tuple[str, ...]:
+    """`claimtracker import` arguments for LIAR's valid.tsv (shared data, 1,284 rows)."""
+    liar = shared_path("datasets", "liar", "valid.tsv")
+    return (str(liar), "--format", "csv", "--mapping", str(MAPPING))
 
 
 @pytest.fixture
@@ -56,40 +64,41 @@ def cli_import(server: Server, *args: str) -> "subprocess.Popen[bytes]":
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-LIAR_ARGS = (str(LIAR), "--format", "csv", "--mapping", str(MAPPING))
-
-
 class TestLiarImport:
     def test_every_row_lands_and_a_second_run_changes_nothing(
-        self, server: Server, empty_url: str
+        self, liar_args: tuple[str, ...], server: Server, empty_url: str
     ) -> None:
-        first = cli_import(server, *LIAR_ARGS)
+        first = cli_import(server, *liar_args)
         out, err = first.communicate(timeout=240)
         assert first.returncode == 0, err.decode()
         assert scalar(empty_url, "SELECT count(*) FROM claim") == 1284
         assert scalar(empty_url, "SELECT count(*) FROM claim WHERE status = 'unverified'") == 0
         revisions = scalar(empty_url, "SELECT count(*) FROM revision")
-        second = cli_import(server, *LIAR_ARGS)
+        second = cli_import(server, *liar_args)
         out, err = second.communicate(timeout=240)
         assert second.returncode == 0, err.decode()
         assert "1,284" in out.decode()  # all unchanged
         assert scalar(empty_url, "SELECT count(*) FROM revision") == revisions
 
     def test_a_killed_import_resumes_to_the_same_state(
-        self, server: Server, empty_url: str
+        self, liar_args: tuple[str, ...], server: Server, empty_url: str
     ) -> None:
         # Small batches, so the first one lands long before the last.
-        process = cli_import(server, *LIAR_ARGS, "--batch-size", "10")
-        deadline = time.monotonic() + 120
-        while scalar(empty_url, "SELECT count(*) FROM claim") == 0:
-            assert time.monotonic() < deadline
-            assert process.poll() is None
-            time.sleep(0.01)
-        process.kill()
-        process.communicate()
+        process = cli_import(server, *liar_args, "--batch-size", "10")
+        try:
+            deadline = time.monotonic() + 120
+            while scalar(empty_url, "SELECT count(*) FROM claim") == 0:
+                assert time.monotonic() < deadline
+                assert process.poll() is None, process.communicate()[1].decode()
+                time.sleep(0.01)
+        finally:
+            # Also when an assert fails: its unclosed pipes would fail a later test
+            # (ResourceWarning is an error here).
+            process.kill()
+            process.communicate()
         landed = scalar(empty_url, "SELECT count(*) FROM claim")
         assert 0 < landed < 1284
-        rerun = cli_import(server, *LIAR_ARGS, "--batch-size", "100")
+        rerun = cli_import(server, *liar_args, "--batch-size", "100")
         _, err = rerun.communicate(timeout=240)
         assert rerun.returncode == 0, err.decode()
         assert scalar(empty_url, "SELECT count(*) FROM claim") == 1284
@@ -204,9 +213,10 @@ class TestBadFiles:
         return result.exit_code, result.output
 
     def test_a_wrong_delimiter_names_the_row(self, tmp_path: Path) -> None:
+        liar = liar_rows.write_liar(tmp_path / "liar.tsv", liar_rows.plain_rows(3))
         mapping = tmp_path / "m.toml"
         mapping.write_text(MAPPING.read_text().replace('delimiter = "\\t"', 'delimiter = ","'))
-        code, output = self.run(str(LIAR), "--format", "csv", "--mapping", str(mapping))
+        code, output = self.run(str(liar), "--format", "csv", "--mapping", str(mapping))
         assert code == 2
         assert "row 1:" in output
         assert "delimiter" in output
@@ -223,10 +233,8 @@ class TestBadFiles:
         assert "'claim'" in output
 
     def test_an_unknown_status_label_names_the_row(self, tmp_path: Path) -> None:
-        data = tmp_path / "d.tsv"
-        lines = LIAR.read_text().splitlines()[:3]
-        lines[2] = lines[2].replace("\tfalse\t", "\tsorta-true\t", 1)
-        data.write_text("\n".join(lines) + "\n")
+        rows = [*liar_rows.plain_rows(2), liar_rows.UNKNOWN_LABEL]
+        data = liar_rows.write_liar(tmp_path / "d.tsv", rows)
         code, output = self.run(str(data), "--format", "csv", "--mapping", str(MAPPING))
         assert code == 2
         assert "row 3:" in output
