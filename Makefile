@@ -54,4 +54,4 @@ lock:
 	rm -rf .lockvenv
 
 clean:
-	rm -rf $(VENV) schemathesis-report .pytest_cache .mypy_cache .ruff_cache .coverage claims.db claims.db-wal claims.db-shm
+	rm -rf $(VENV) schemathesis-report .schemathesis .pytest_cache .mypy_cache .ruff_cache .coverage claims.db claims.db-wal claims.db-shm
