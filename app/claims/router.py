@@ -78,8 +78,13 @@ def _claim_as_of(database: Database, entity_id: int, as_of: str) -> Response:
     response_model=ClaimPublic,
     summary="Read a claim, now or as of a version or moment",
     responses={
-        200: {"model": ClaimAsOf, "description": "With as_of: evidence and appearances"},
-        **responses(KEYED, ENTITY, PARAMS, ok=ok(ETag=ETAG)),
+        **responses(KEYED, ENTITY, PARAMS),
+        200: {
+            "model": ClaimAsOf,
+            "description": "The claim; with as_of, as it was then, with its evidence and "
+            "appearances (and no ETag: it is not the current version)",
+            "headers": {"ETag": ETAG},
+        },
     },
     dependencies=[READER],
 )
