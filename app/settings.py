@@ -89,6 +89,12 @@ class Settings(BaseSettings):
         "address; once used up, every request from that address answers 429, a correct key "
         "included, until the minute ends. 0 is off.",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks of reverse proxies whose X-Forwarded-For and "
+        'X-Forwarded-Proto are believed (JSON list, e.g. ["10.0.0.5"]); the per-address rate '
+        "limits then count the client, not the proxy. Empty: the TCP peer is the client.",
+    )
     rate_limit_store: str = Field(
         default="memory://",
         description="Where the `limits` library keeps the counts: `memory://` (this process "

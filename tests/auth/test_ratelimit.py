@@ -227,3 +227,33 @@ class TestStore:
     def test_any_other_store_is_a_clear_startup_error(self, store: str) -> None:
         with pytest.raises(ValidationError, match="CLAIMS_RATE_LIMIT_STORE"):
             Settings(rate_limit_store=store)
+
+
+class TestBehindATrustedProxy:
+    """CLAIMS_TRUSTED_PROXIES: the per-address limits count the client the proxy names."""
+
+    PROXY = "10.9.9.9"
+
+    def test_each_forwarded_client_has_its_own_budget(self, connect: Connect) -> None:
+        proxy = connect(
+            self.PROXY, public_read=True, rate_limit_per_minute=1, trusted_proxies=[self.PROXY]
+        )
+        first, second = ({"X-Forwarded-For": addr} for addr in ("203.0.113.1", "203.0.113.2"))
+        assert statuses(proxy, 2, headers=first) == [200, 429]
+        assert statuses(proxy, 1, headers=second) == [200]
+
+    def test_a_guesser_behind_the_proxy_locks_out_only_itself(
+        self, connect: Connect, db: Database
+    ) -> None:
+        proxy = connect(
+            self.PROXY, rate_limit_failed_auth_per_minute=1, trusted_proxies=[self.PROXY]
+        )
+        guesser = {"X-Forwarded-For": "203.0.113.66", **WRONG_KEY}
+        assert statuses(proxy, 2, headers=guesser) == [401, 429]
+        reader = {"X-Forwarded-For": "203.0.113.7", **bearer(create_key(db, Role.reader))}
+        assert statuses(proxy, 1, headers=reader) == [200]
+
+    def test_an_untrusted_peer_cannot_pick_its_address(self, connect: Connect) -> None:
+        client = connect("10.0.0.1", public_read=True, rate_limit_per_minute=1)
+        spoofs = ({"X-Forwarded-For": f"203.0.113.{n}"} for n in (1, 2))
+        assert [client.get(CLAIMS, headers=h).status_code for h in spoofs] == [200, 429]
