@@ -1,0 +1,339 @@
+"""Edge values thrown at every main route's query, path and body: never a 5xx, and every error
+a problem document. Hypothesis draws from the values that have broken servers before (ids past
+32 bits, timestamps that overflow when converted to UTC, digits int() refuses, NUL, lone
+surrogates, very long and empty strings). Derandomized and bounded: the same cases every run.
+"""
+
+import base64
+import json
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+PROBLEM = "application/problem+json"
+
+EDGE_INTS = [
+    0,
+    -1,
+    1,
+    2**31 - 1,
+    2**31,
+    2**53 + 1,
+    2**62,
+    2**63 - 1,
+    2**63,
+    2**64,
+    10**30,
+    -(2**63) - 1,
+]
+EDGE_TIMES = [
+    "0001-01-01T00:00:00+05:00",
+    "9999-12-31T23:59:59-05:00",
+    "0001-01-01T00:00:00Z",
+    "0001-01-02T00:00:00Z",
+    "9999-12-30T23:59:59.999999Z",
+    "9999-12-31T23:59:59.999999Z",
+    "9999-12-31T23:59:59.999999+14:00",
+    "2020-02-30T00:00:00Z",
+    "2020-01-01T00:00:00+24:00",
+    "2020-01-01T00:00:00+23:59",
+    "-0001-01-01T00:00:00Z",
+    "10000-01-01T00:00:00Z",
+    "2020-01-01",
+    "2020-01-01T00:00:00",
+    "253402300800",
+    "-62135596800",
+    "1e20",
+]
+EDGE_TEXT = [
+    "",
+    " ",
+    "²",
+    "\u0661\u0662\u0663",
+    "\U0001d7d7",
+    "1e309",
+    "NaN",
+    "-0",
+    "0x1f",
+    "1_0",
+    "a\x00b",
+    "\x00",
+    "x" * 5000,
+    "\ud800",
+    "a\udfffb",
+    "\u202e\ufeff",
+    "😀" * 300,
+    "null",
+    "[]",
+]
+EDGE_SCALARS = st.one_of(
+    st.sampled_from(EDGE_INTS),
+    st.sampled_from(EDGE_TIMES),
+    st.sampled_from(EDGE_TEXT),
+    st.integers(),
+    st.text(max_size=30),
+)
+# What a JSON body can carry besides: other types, floats JSON has no spelling for.
+EDGE_JSON = st.one_of(
+    EDGE_SCALARS,
+    st.none(),
+    st.booleans(),
+    st.floats(),
+    st.lists(st.sampled_from(EDGE_TEXT + EDGE_TIMES), max_size=3),
+    st.dictionaries(st.sampled_from(["", "a", "\x00"]), st.sampled_from(EDGE_INTS), max_size=2),
+)
+HUNT = settings(
+    max_examples=40,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+LISTS = {
+    "/api/v1/claims": [
+        "sort",
+        "cursor",
+        "limit",
+        "status",
+        "review",
+        "speaker_id",
+        "outlet_id",
+        "topic",
+        "language",
+        "q",
+        "claimed_after",
+        "claimed_before",
+        "updated_since",
+    ],
+    "/api/v1/speakers": ["sort", "cursor", "limit", "q", "kind", "country", "updated_since"],
+    "/api/v1/outlets": ["sort", "cursor", "limit", "q", "kind", "country", "updated_since"],
+    "/api/v1/sources": ["sort", "cursor", "limit", "q", "outlet_id", "language", "updated_since"],
+    "/api/v1/changes": ["after", "entity_type", "limit"],
+    "/api/v1/exports": ["claimed_after", "updated_since", "speaker_id", "cursor", "format"],
+    "/api/v1/keys": ["include_revoked"],
+}
+SORTS = {
+    "/api/v1/claims": ["id", "-id", "claimed_at", "-claimed_at", "updated_at", "-updated_at"],
+    "/api/v1/speakers": ["name", "-name", "updated_at", "-id"],
+    "/api/v1/outlets": ["name", "-name", "updated_at", "-id"],
+    "/api/v1/sources": ["published_at", "-published_at", "updated_at", "-id"],
+}
+ENTITY_PATHS = ["claims", "speakers", "outlets", "sources"]
+BODIES: dict[str, dict[str, Any]] = {
+    "/api/v1/claims": {
+        "statement": "x",
+        "claimed_at": "2023-03-08T10:00:00Z",
+        "speaker_id": 1,
+        "outlet_id": 1,
+        "topics": ["a"],
+        "language": "en",
+        "original_quote": "q",
+        "context": "c",
+        "place": "p",
+        "external_id": "e",
+    },
+    "/api/v1/speakers": {"name": "n", "kind": "person", "aliases": ["a"], "country": "UA"},
+    "/api/v1/outlets": {"name": "n", "kind": "other", "domain": "example.org", "language": "en"},
+    "/api/v1/sources": {
+        "url": "https://example.org/a",
+        "title": "t",
+        "outlet_id": 1,
+        "published_at": "2023-03-08T10:00:00Z",
+        "excerpt": "e",
+    },
+}
+PART_BODIES: dict[str, dict[str, Any]] = {
+    "evidence": {"title": "t", "stance": "supports", "url": "https://e.org/", "source_id": 1},
+    "appearances": {"source_id": 1, "role": "report", "quote": "q"},
+    "status": {"status": "false", "verdict": "v", "reason": "r"},
+    "revert": {"to_version": 1, "reason": "r"},
+    "restore": {"reason": "r"},
+}
+
+
+def as_query(value: Any) -> str:
+    """The value as a client would put it in a URL; lone surrogates as their UTF-8-ish bytes."""
+    return quote(str(value), safe="", errors="surrogatepass")
+
+
+def as_json(body: Any) -> bytes:
+    # ASCII-escaped, so a lone surrogate travels as the \\ud800 escape a client could send.
+    return json.dumps(body, ensure_ascii=True).encode("ascii")
+
+
+def cursor_of(document: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(document)).rstrip(b"=").decode("ascii")
+
+
+def check(response: Any) -> None:
+    """Never a server error; an error is a problem document that says its own status."""
+    assert response.status_code < 500, response.text[:500]
+    if response.status_code >= 400:
+        assert response.headers["content-type"] == PROBLEM, response.text[:500]
+        assert response.json()["status"] == response.status_code
+
+
+def send_json(client: TestClient, method: str, url: str, body: Any, **headers: str) -> None:
+    response = client.request(
+        method, url, content=as_json(body), headers={"Content-Type": "application/json", **headers}
+    )
+    check(response)
+
+
+@pytest.fixture
+def seeded(client: TestClient) -> TestClient:
+    """One of each entity (id 1 on a fresh database), so lookups reach the database."""
+    outlet = client.post("/api/v1/outlets", json={"name": "o"}).json()
+    speaker = client.post("/api/v1/speakers", json={"name": "s"}).json()
+    source = client.post(
+        "/api/v1/sources", json={"url": "https://example.org/s", "outlet_id": outlet["id"]}
+    ).json()
+    claim = client.post(
+        "/api/v1/claims",
+        json={"statement": "x", "speaker_id": speaker["id"], "claimed_at": "2023-01-01T00:00:00Z"},
+    ).json()
+    client.post(
+        f"/api/v1/claims/{claim['id']}/evidence",
+        json={"title": "t", "stance": "supports", "source_id": source["id"]},
+    )
+    return client
+
+
+class TestQueryValues:
+    @HUNT
+    @given(data=st.data())
+    def test_list_filters(self, seeded: TestClient, data: st.DataObject) -> None:
+        path = data.draw(st.sampled_from(sorted(LISTS)))
+        names = data.draw(st.lists(st.sampled_from(LISTS[path]), min_size=1, max_size=3))
+        query = "&".join(f"{name}={as_query(data.draw(EDGE_SCALARS))}" for name in names)
+        check(seeded.get(f"{path}?{query}"))
+
+    @HUNT
+    @given(data=st.data())
+    def test_crafted_cursors(self, seeded: TestClient, data: st.DataObject) -> None:
+        path = data.draw(st.sampled_from(sorted(SORTS)))
+        sort = data.draw(st.sampled_from(SORTS[path]))
+        document = data.draw(
+            st.one_of(
+                st.fixed_dictionaries(
+                    {"s": st.just(sort), "v": EDGE_JSON, "i": st.sampled_from(EDGE_INTS)}
+                ),
+                st.dictionaries(st.sampled_from(["s", "v", "i", "x"]), EDGE_JSON, max_size=4),
+                EDGE_JSON,
+            )
+        )
+        try:
+            cursor = cursor_of(document)
+        except (TypeError, orjson.JSONEncodeError):  # a surrogate orjson will not write
+            cursor = as_query(document)
+        check(seeded.get(path, params={"sort": sort, "cursor": cursor}))
+
+    @HUNT
+    @given(data=st.data())
+    def test_history_params(self, seeded: TestClient, data: st.DataObject) -> None:
+        entity = data.draw(st.sampled_from(ENTITY_PATHS))
+        name, suffix = data.draw(
+            st.sampled_from(
+                [
+                    ("as_of", ""),
+                    ("cursor", "/history"),
+                    ("limit", "/history"),
+                    ("from", "/diff?to=1"),
+                    ("to", "/diff?from=1"),
+                ]
+            )
+        )
+        glue = "&" if "?" in suffix else "?"
+        value = as_query(data.draw(EDGE_SCALARS))
+        check(seeded.get(f"/api/v1/{entity}/1{suffix}{glue}{name}={value}"))
+
+
+class TestPathValues:
+    @HUNT
+    @given(data=st.data())
+    def test_ids_in_paths(self, seeded: TestClient, data: st.DataObject) -> None:
+        value = as_query(data.draw(EDGE_SCALARS))
+        entity = data.draw(st.sampled_from(ENTITY_PATHS))
+        method, url = data.draw(
+            st.sampled_from(
+                [
+                    ("GET", f"/api/v1/{entity}/{value}"),
+                    ("GET", f"/api/v1/{entity}/{value}/history"),
+                    ("GET", f"/api/v1/{entity}/1/history/{value}"),
+                    ("GET", f"/api/v1/{entity}/{value}/diff?from=1&to=1"),
+                    ("DELETE", f"/api/v1/{entity}/{value}?reason=r"),
+                    ("GET", f"/api/v1/claims/{value}/evidence"),
+                    ("GET", f"/api/v1/claims/{value}/claimreview"),
+                    ("DELETE", f"/api/v1/claims/1/evidence/{value}?reason=r"),
+                    ("DELETE", f"/api/v1/claims/1/appearances/{value}?reason=r"),
+                    ("DELETE", f"/api/v1/keys/{value}"),
+                ]
+            )
+        )
+        check(seeded.request(method, url, headers={"If-Match": '"v1"'}))
+
+
+class TestBodyValues:
+    @HUNT
+    @given(data=st.data())
+    def test_creates(self, seeded: TestClient, data: st.DataObject) -> None:
+        path = data.draw(st.sampled_from(sorted(BODIES)))
+        body = dict(BODIES[path])
+        for field in data.draw(st.lists(st.sampled_from(sorted(body)), min_size=1, max_size=2)):
+            body[field] = data.draw(EDGE_JSON)
+        send_json(seeded, "POST", path, body)
+
+    @HUNT
+    @given(data=st.data())
+    def test_updates(self, seeded: TestClient, data: st.DataObject) -> None:
+        path = data.draw(st.sampled_from(sorted(BODIES)))
+        field = data.draw(st.sampled_from(sorted(BODIES[path])))
+        version = seeded.get(f"{path}/1").headers.get("etag", '"v1"')
+        send_json(
+            seeded, "PATCH", f"{path}/1", {field: data.draw(EDGE_JSON)}, **{"If-Match": version}
+        )
+
+    @HUNT
+    @given(data=st.data())
+    def test_claim_parts_and_keys(self, seeded: TestClient, data: st.DataObject) -> None:
+        part = data.draw(st.sampled_from([*sorted(PART_BODIES), "evidence/1", "keys"]))
+        if part == "keys":
+            url, body = "/api/v1/keys", {"name": "k", "role": "reader"}
+        elif part == "evidence/1":
+            url, body = "/api/v1/claims/1/evidence/1", dict(PART_BODIES["evidence"])
+        else:
+            url, body = f"/api/v1/claims/1/{part}", dict(PART_BODIES[part])
+        field = data.draw(st.sampled_from(sorted(body)))
+        body[field] = data.draw(EDGE_JSON)
+        method = "PATCH" if part == "evidence/1" else "POST"
+        version = seeded.get("/api/v1/claims/1").headers.get("etag", '"v1"')
+        send_json(seeded, method, url, body, **{"If-Match": version})
+
+    @HUNT
+    @given(data=st.data())
+    def test_import_records(self, seeded: TestClient, data: st.DataObject) -> None:
+        record: dict[str, Any] = {
+            "external_id": "hunt:1",
+            "statement": "x",
+            "claimed_at": "2023-03-08T10:00:00Z",
+            "speaker": "s",
+            "sources": [{"url": "https://example.org/i", "published_at": "2023-03-08"}],
+        }
+        field = data.draw(st.sampled_from([*sorted(record), "published_at"]))
+        value = data.draw(EDGE_JSON)
+        if field == "published_at":
+            record["sources"] = [{"url": "https://example.org/i", "published_at": value}]
+        else:
+            record[field] = value
+        response = seeded.post(
+            "/api/v1/imports",
+            content=as_json(record) + b"\n",
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+        check(response)
