@@ -87,6 +87,20 @@ EDGE_JSON = st.one_of(
     st.lists(st.sampled_from(EDGE_TEXT + EDGE_TIMES), max_size=3),
     st.dictionaries(st.sampled_from(["", "a", "\x00"]), st.sampled_from(EDGE_INTS), max_size=2),
 )
+TIME_NAMES = {"claimed_at", "published_at", "claimed_after", "claimed_before", "updated_since"}
+INT_NAMES = {"limit", "after", "from", "to", "to_version", "speaker_id", "outlet_id", "source_id"}
+
+
+def values_for(name: str) -> st.SearchStrategy[Any]:
+    """Edge values, half of them of the kind the parameter takes: that is where crashes hide
+    (a value of the wrong kind is refused early)."""
+    if name in TIME_NAMES:
+        return st.one_of(st.sampled_from(EDGE_TIMES), EDGE_JSON)
+    if name in INT_NAMES or name.endswith("_id"):
+        return st.one_of(st.sampled_from(EDGE_INTS), EDGE_JSON)
+    return EDGE_JSON
+
+
 HUNT = settings(
     max_examples=40,
     derandomize=True,
@@ -211,7 +225,7 @@ class TestQueryValues:
     def test_list_filters(self, seeded: TestClient, data: st.DataObject) -> None:
         path = data.draw(st.sampled_from(sorted(LISTS)))
         names = data.draw(st.lists(st.sampled_from(LISTS[path]), min_size=1, max_size=3))
-        query = "&".join(f"{name}={as_query(data.draw(EDGE_SCALARS))}" for name in names)
+        query = "&".join(f"{name}={as_query(data.draw(values_for(name)))}" for name in names)
         check(seeded.get(f"{path}?{query}"))
 
     @HUNT
@@ -250,7 +264,7 @@ class TestQueryValues:
             )
         )
         glue = "&" if "?" in suffix else "?"
-        value = as_query(data.draw(EDGE_SCALARS))
+        value = as_query(data.draw(st.one_of(values_for(name), values_for("claimed_at"))))
         check(seeded.get(f"/api/v1/{entity}/1{suffix}{glue}{name}={value}"))
 
 
@@ -258,7 +272,7 @@ class TestPathValues:
     @HUNT
     @given(data=st.data())
     def test_ids_in_paths(self, seeded: TestClient, data: st.DataObject) -> None:
-        value = as_query(data.draw(EDGE_SCALARS))
+        value = as_query(data.draw(values_for("id")))
         entity = data.draw(st.sampled_from(ENTITY_PATHS))
         method, url = data.draw(
             st.sampled_from(
@@ -286,7 +300,7 @@ class TestBodyValues:
         path = data.draw(st.sampled_from(sorted(BODIES)))
         body = dict(BODIES[path])
         for field in data.draw(st.lists(st.sampled_from(sorted(body)), min_size=1, max_size=2)):
-            body[field] = data.draw(EDGE_JSON)
+            body[field] = data.draw(values_for(field))
         send_json(seeded, "POST", path, body)
 
     @HUNT
@@ -295,9 +309,8 @@ class TestBodyValues:
         path = data.draw(st.sampled_from(sorted(BODIES)))
         field = data.draw(st.sampled_from(sorted(BODIES[path])))
         version = seeded.get(f"{path}/1").headers.get("etag", '"v1"')
-        send_json(
-            seeded, "PATCH", f"{path}/1", {field: data.draw(EDGE_JSON)}, **{"If-Match": version}
-        )
+        body = {field: data.draw(values_for(field))}
+        send_json(seeded, "PATCH", f"{path}/1", body, **{"If-Match": version})
 
     @HUNT
     @given(data=st.data())
@@ -310,7 +323,7 @@ class TestBodyValues:
         else:
             url, body = f"/api/v1/claims/1/{part}", dict(PART_BODIES[part])
         field = data.draw(st.sampled_from(sorted(body)))
-        body[field] = data.draw(EDGE_JSON)
+        body[field] = data.draw(values_for(field))
         method = "PATCH" if part == "evidence/1" else "POST"
         version = seeded.get("/api/v1/claims/1").headers.get("etag", '"v1"')
         send_json(seeded, method, url, body, **{"If-Match": version})
@@ -326,7 +339,7 @@ class TestBodyValues:
             "sources": [{"url": "https://example.org/i", "published_at": "2023-03-08"}],
         }
         field = data.draw(st.sampled_from([*sorted(record), "published_at"]))
-        value = data.draw(EDGE_JSON)
+        value = data.draw(values_for(field))
         if field == "published_at":
             record["sources"] = [{"url": "https://example.org/i", "published_at": value}]
         else:
