@@ -219,6 +219,8 @@ class TestIds:
         url = f"/api/v1/claims/{created['id']}"
         is_problem(client.get(f"{url}/diff", params={"from": 1, "to": version}), 422)
         is_problem(client.get(f"{url}/history/{version}"), 422)
+        revert = {"to_version": version, "reason": "r"}
+        is_problem(client.post(f"{url}/revert", json=revert, headers={"If-Match": '"v1"'}), 422)
 
 
 class TestAsOfVersions:
