@@ -6,6 +6,7 @@ surrogates, very long and empty strings). Derandomized and bounded: the same cas
 
 import base64
 import json
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -17,19 +18,20 @@ from starlette.testclient import TestClient
 
 PROBLEM = "application/problem+json"
 
+# Hypothesis draws the first elements of a sampled_from most often: the edges come first.
 EDGE_INTS = [
-    0,
-    -1,
-    1,
-    2**31 - 1,
     2**31,
-    2**53 + 1,
-    2**62,
-    2**63 - 1,
+    2**31 - 1,
     2**63,
-    2**64,
+    2**63 - 1,
+    2**62,
+    2**53 + 1,
+    -1,
+    0,
     10**30,
+    2**64,
     -(2**63) - 1,
+    1,
 ]
 EDGE_TIMES = [
     "0001-01-01T00:00:00+05:00",
@@ -102,13 +104,12 @@ def values_for(name: str) -> st.SearchStrategy[Any]:
 
 
 HUNT = settings(
-    max_examples=40,
+    max_examples=6,
     derandomize=True,
     database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
 LISTS = {
     "/api/v1/claims": [
         "sort",
@@ -143,8 +144,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/claims": {
         "statement": "x",
         "claimed_at": "2023-03-08T10:00:00Z",
-        "speaker_id": 1,
-        "outlet_id": 1,
+        "speaker_id": "{speakers}",
+        "outlet_id": "{outlets}",
         "topics": ["a"],
         "language": "en",
         "original_quote": "q",
@@ -157,18 +158,45 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/v1/sources": {
         "url": "https://example.org/a",
         "title": "t",
-        "outlet_id": 1,
+        "outlet_id": "{outlets}",
         "published_at": "2023-03-08T10:00:00Z",
         "excerpt": "e",
     },
 }
 PART_BODIES: dict[str, dict[str, Any]] = {
-    "evidence": {"title": "t", "stance": "supports", "url": "https://e.org/", "source_id": 1},
-    "appearances": {"source_id": 1, "role": "report", "quote": "q"},
+    "evidence": {
+        "title": "t",
+        "stance": "refutes",
+        "url": "https://e.org/",
+        "source_id": "{sources}",
+    },
+    "appearances": {"source_id": "{sources}", "role": "report", "quote": "q"},
     "status": {"status": "false", "verdict": "v", "reason": "r"},
     "revert": {"to_version": 1, "reason": "r"},
     "restore": {"reason": "r"},
 }
+
+
+@dataclass
+class Seeded:
+    """A client, and the ids of one entity of each kind (PostgreSQL's sequences are not rolled
+    back with the test, so they are not 1)."""
+
+    client: TestClient
+    ids: dict[str, int]
+
+    def url(self, template: str) -> str:
+        return template.format(**self.ids)
+
+    def body(self, template: dict[str, Any]) -> dict[str, Any]:
+        """The template with its "{kind}" placeholders replaced by the ids."""
+        return {
+            key: self.ids[value[1:-1]] if isinstance(value, str) and value[:1] == "{" else value
+            for key, value in template.items()
+        }
+
+    def etag(self, url: str) -> str:
+        return str(self.client.get(self.url(url)).headers.get("etag", '"v1"'))
 
 
 def as_query(value: Any) -> str:
@@ -201,8 +229,8 @@ def send_json(client: TestClient, method: str, url: str, body: Any, **headers: s
 
 
 @pytest.fixture
-def seeded(client: TestClient) -> TestClient:
-    """One of each entity (id 1 on a fresh database), so lookups reach the database."""
+def seeded(client: TestClient) -> Seeded:
+    """One of each entity, so lookups reach the database and find something."""
     outlet = client.post("/api/v1/outlets", json={"name": "o"}).json()
     speaker = client.post("/api/v1/speakers", json={"name": "s"}).json()
     source = client.post(
@@ -212,141 +240,152 @@ def seeded(client: TestClient) -> TestClient:
         "/api/v1/claims",
         json={"statement": "x", "speaker_id": speaker["id"], "claimed_at": "2023-01-01T00:00:00Z"},
     ).json()
-    client.post(
+    evidence = client.post(
         f"/api/v1/claims/{claim['id']}/evidence",
         json={"title": "t", "stance": "supports", "source_id": source["id"]},
-    )
-    return client
+    ).json()
+    ids = {"claims": claim["id"], "speakers": speaker["id"], "outlets": outlet["id"]}
+    ids |= {"sources": source["id"], "evidence": evidence["id"]}
+    return Seeded(client, ids)
+
+
+# Every test walks every route and every parameter or field of it, and draws only the values:
+# hypothesis favours the first of a sampled_from, so a drawn field would leave some untried.
 
 
 class TestQueryValues:
     @HUNT
     @given(data=st.data())
-    def test_list_filters(self, seeded: TestClient, data: st.DataObject) -> None:
-        path = data.draw(st.sampled_from(sorted(LISTS)))
-        names = data.draw(st.lists(st.sampled_from(LISTS[path]), min_size=1, max_size=3))
-        query = "&".join(f"{name}={as_query(data.draw(values_for(name)))}" for name in names)
-        check(seeded.get(f"{path}?{query}"))
+    def test_list_filters(self, seeded: Seeded, data: st.DataObject) -> None:
+        for path, names in LISTS.items():
+            for name in names:
+                value = as_query(data.draw(values_for(name)))
+                check(seeded.client.get(f"{path}?{name}={value}"))
 
     @HUNT
     @given(data=st.data())
-    def test_crafted_cursors(self, seeded: TestClient, data: st.DataObject) -> None:
-        path = data.draw(st.sampled_from(sorted(SORTS)))
-        sort = data.draw(st.sampled_from(SORTS[path]))
-        document = data.draw(
-            st.one_of(
-                st.fixed_dictionaries(
-                    {"s": st.just(sort), "v": EDGE_JSON, "i": st.sampled_from(EDGE_INTS)}
-                ),
-                st.dictionaries(st.sampled_from(["s", "v", "i", "x"]), EDGE_JSON, max_size=4),
-                EDGE_JSON,
-            )
-        )
-        try:
-            cursor = cursor_of(document)
-        except (TypeError, orjson.JSONEncodeError):  # a surrogate orjson will not write
-            cursor = as_query(document)
-        check(seeded.get(path, params={"sort": sort, "cursor": cursor}))
+    def test_crafted_cursors(self, seeded: Seeded, data: st.DataObject) -> None:
+        for path, sorts in SORTS.items():
+            for sort in sorts:
+                document = data.draw(
+                    st.one_of(
+                        st.fixed_dictionaries(
+                            {
+                                "s": st.just(sort),
+                                "v": st.one_of(st.sampled_from(EDGE_TIMES), EDGE_JSON),
+                                "i": st.sampled_from(EDGE_INTS),
+                            }
+                        ),
+                        st.dictionaries(st.sampled_from(["s", "v", "i", "x"]), EDGE_JSON),
+                        EDGE_JSON,
+                    )
+                )
+                try:
+                    cursor = cursor_of(document)
+                except (TypeError, orjson.JSONEncodeError):  # what orjson will not write
+                    cursor = as_query(document)
+                check(seeded.client.get(path, params={"sort": sort, "cursor": cursor}))
 
     @HUNT
     @given(data=st.data())
-    def test_history_params(self, seeded: TestClient, data: st.DataObject) -> None:
-        entity = data.draw(st.sampled_from(ENTITY_PATHS))
-        name, suffix = data.draw(
-            st.sampled_from(
-                [
-                    ("as_of", ""),
-                    ("cursor", "/history"),
-                    ("limit", "/history"),
-                    ("from", "/diff?to=1"),
-                    ("to", "/diff?from=1"),
-                ]
-            )
-        )
-        glue = "&" if "?" in suffix else "?"
-        value = as_query(data.draw(st.one_of(values_for(name), values_for("claimed_at"))))
-        check(seeded.get(f"/api/v1/{entity}/1{suffix}{glue}{name}={value}"))
+    def test_history_params(self, seeded: Seeded, data: st.DataObject) -> None:
+        for entity in ENTITY_PATHS:
+            for name, rest in [
+                ("as_of", ""),
+                ("cursor", "/history"),
+                ("limit", "/history"),
+                ("from", "/diff?to=1"),
+                ("to", "/diff?from=1"),
+            ]:
+                glue = "&" if "?" in rest else "?"
+                value = as_query(data.draw(st.one_of(values_for(name), values_for("claimed_at"))))
+                url = f"/api/v1/{entity}/{seeded.ids[entity]}{rest}{glue}{name}={value}"
+                check(seeded.client.get(url))
 
 
 class TestPathValues:
     @HUNT
     @given(data=st.data())
-    def test_ids_in_paths(self, seeded: TestClient, data: st.DataObject) -> None:
-        value = as_query(data.draw(values_for("id")))
-        entity = data.draw(st.sampled_from(ENTITY_PATHS))
-        method, url = data.draw(
-            st.sampled_from(
-                [
-                    ("GET", f"/api/v1/{entity}/{value}"),
-                    ("GET", f"/api/v1/{entity}/{value}/history"),
-                    ("GET", f"/api/v1/{entity}/1/history/{value}"),
-                    ("GET", f"/api/v1/{entity}/{value}/diff?from=1&to=1"),
-                    ("DELETE", f"/api/v1/{entity}/{value}?reason=r"),
-                    ("GET", f"/api/v1/claims/{value}/evidence"),
-                    ("GET", f"/api/v1/claims/{value}/claimreview"),
-                    ("DELETE", f"/api/v1/claims/1/evidence/{value}?reason=r"),
-                    ("DELETE", f"/api/v1/claims/1/appearances/{value}?reason=r"),
-                    ("DELETE", f"/api/v1/keys/{value}"),
+    def test_ids_in_paths(self, seeded: Seeded, data: st.DataObject) -> None:
+        claim = seeded.ids["claims"]
+        for entity in ENTITY_PATHS:
+            routes = [
+                ("GET", f"/api/v1/{entity}/{{}}"),
+                ("GET", f"/api/v1/{entity}/{{}}/history"),
+                ("GET", f"/api/v1/{entity}/{seeded.ids[entity]}/history/{{}}"),
+                ("GET", f"/api/v1/{entity}/{{}}/diff?from=1&to=1"),
+                ("DELETE", f"/api/v1/{entity}/{{}}?reason=r"),
+            ]
+            if entity == "claims":
+                routes += [
+                    ("GET", "/api/v1/claims/{}/evidence"),
+                    ("GET", "/api/v1/claims/{}/claimreview"),
+                    ("DELETE", f"/api/v1/claims/{claim}/evidence/{{}}?reason=r"),
+                    ("DELETE", f"/api/v1/claims/{claim}/appearances/{{}}?reason=r"),
+                    ("DELETE", "/api/v1/keys/{}"),
                 ]
-            )
-        )
-        check(seeded.request(method, url, headers={"If-Match": '"v1"'}))
+            for method, template in routes:
+                url = template.format(as_query(data.draw(values_for("id"))))
+                check(seeded.client.request(method, url, headers={"If-Match": '"v1"'}))
 
 
 class TestBodyValues:
-    @HUNT
-    @given(data=st.data())
-    def test_creates(self, seeded: TestClient, data: st.DataObject) -> None:
-        path = data.draw(st.sampled_from(sorted(BODIES)))
-        body = dict(BODIES[path])
-        for field in data.draw(st.lists(st.sampled_from(sorted(body)), min_size=1, max_size=2)):
-            body[field] = data.draw(values_for(field))
-        send_json(seeded, "POST", path, body)
+    """One field at a time takes an edge value; the rest of the body is valid."""
 
     @HUNT
     @given(data=st.data())
-    def test_updates(self, seeded: TestClient, data: st.DataObject) -> None:
-        path = data.draw(st.sampled_from(sorted(BODIES)))
-        field = data.draw(st.sampled_from(sorted(BODIES[path])))
-        version = seeded.get(f"{path}/1").headers.get("etag", '"v1"')
-        body = {field: data.draw(values_for(field))}
-        send_json(seeded, "PATCH", f"{path}/1", body, **{"If-Match": version})
+    def test_creates(self, seeded: Seeded, data: st.DataObject) -> None:
+        for path, valid in BODIES.items():
+            for field in valid:
+                body = seeded.body(valid)
+                body[field] = data.draw(values_for(field))
+                send_json(seeded.client, "POST", path, body)
 
     @HUNT
     @given(data=st.data())
-    def test_claim_parts_and_keys(self, seeded: TestClient, data: st.DataObject) -> None:
-        part = data.draw(st.sampled_from([*sorted(PART_BODIES), "evidence/1", "keys"]))
-        if part == "keys":
-            url, body = "/api/v1/keys", {"name": "k", "role": "reader"}
-        elif part == "evidence/1":
-            url, body = "/api/v1/claims/1/evidence/1", dict(PART_BODIES["evidence"])
-        else:
-            url, body = f"/api/v1/claims/1/{part}", dict(PART_BODIES[part])
-        field = data.draw(st.sampled_from(sorted(body)))
-        body[field] = data.draw(values_for(field))
-        method = "PATCH" if part == "evidence/1" else "POST"
-        version = seeded.get("/api/v1/claims/1").headers.get("etag", '"v1"')
-        send_json(seeded, method, url, body, **{"If-Match": version})
+    def test_updates(self, seeded: Seeded, data: st.DataObject) -> None:
+        for path, valid in BODIES.items():
+            url = f"{path}/{seeded.ids[path.rsplit('/', 1)[1]]}"
+            version = seeded.etag(url)
+            for field in valid:
+                body = {field: data.draw(values_for(field))}
+                send_json(seeded.client, "PATCH", url, body, **{"If-Match": version})
 
     @HUNT
     @given(data=st.data())
-    def test_import_records(self, seeded: TestClient, data: st.DataObject) -> None:
-        record: dict[str, Any] = {
+    def test_claim_parts_and_keys(self, seeded: Seeded, data: st.DataObject) -> None:
+        routes = [
+            *((f"/api/v1/claims/{{claims}}/{part}", "POST", b) for part, b in PART_BODIES.items()),
+            ("/api/v1/claims/{claims}/evidence/{evidence}", "PATCH", PART_BODIES["evidence"]),
+            ("/api/v1/keys", "POST", {"name": "k", "role": "reader"}),
+        ]
+        version = seeded.etag("/api/v1/claims/{claims}")
+        for url, method, valid in routes:
+            for field in valid:
+                body = seeded.body(valid)
+                body[field] = data.draw(values_for(field))
+                send_json(seeded.client, method, seeded.url(url), body, **{"If-Match": version})
+
+    @HUNT
+    @given(data=st.data())
+    def test_import_records(self, seeded: Seeded, data: st.DataObject) -> None:
+        valid: dict[str, Any] = {
             "external_id": "hunt:1",
             "statement": "x",
             "claimed_at": "2023-03-08T10:00:00Z",
             "speaker": "s",
             "sources": [{"url": "https://example.org/i", "published_at": "2023-03-08"}],
         }
-        field = data.draw(st.sampled_from([*sorted(record), "published_at"]))
-        value = data.draw(values_for(field))
-        if field == "published_at":
-            record["sources"] = [{"url": "https://example.org/i", "published_at": value}]
-        else:
-            record[field] = value
-        response = seeded.post(
-            "/api/v1/imports",
-            content=as_json(record) + b"\n",
-            headers={"Content-Type": "application/x-ndjson"},
-        )
-        check(response)
+        for field in [*valid, "published_at"]:
+            record = dict(valid)
+            value = data.draw(values_for(field))
+            if field == "published_at":
+                record["sources"] = [{"url": "https://example.org/i", "published_at": value}]
+            else:
+                record[field] = value
+            response = seeded.client.post(
+                "/api/v1/imports",
+                content=as_json(record) + b"\n",
+                headers={"Content-Type": "application/x-ndjson"},
+            )
+            check(response)
