@@ -80,6 +80,12 @@ class TestTimestampsOutsideTheStorableRange:
             response = client.get("/api/v1/claims", params={"sort": sort, "cursor": cursor})
             is_problem(response, 400)
 
+    def test_a_cursor_carrying_a_nul_answers_400(self, client: TestClient) -> None:
+        # PostgreSQL text cannot hold NUL; the middleware's check does not see inside a cursor.
+        for path in ("/api/v1/speakers", "/api/v1/outlets"):
+            cursor = cursor_of({"s": "name", "v": "a\x00b", "i": 1})
+            is_problem(client.get(path, params={"sort": "name", "cursor": cursor}), 400)
+
     def test_an_import_record_names_the_field(self, client: TestClient) -> None:
         record = {"external_id": "t:1", "statement": "x", "claimed_at": BEFORE_UTC_MIN}
         response = client.post(
