@@ -21,6 +21,7 @@ from app.outlets.models import Outlet
 from app.paging import pick_sort
 from app.sources.models import Source
 from app.speakers.models import Speaker
+from app.text import FORMULA_TRIGGERS
 
 PAGE = 200
 speaker_table = Speaker.__table__  # type: ignore[attr-defined]
@@ -177,12 +178,10 @@ def import_record(claim: dict[str, Any], related: dict[str, Any]) -> dict[str, A
     return {k: v for k, v in record.items() if v is not None}
 
 
-# OWASP's CSV-injection guidance: a spreadsheet runs a cell that begins with one of these as a
-# formula (=HYPERLINK(...), =cmd|...). Every such cell gets a leading ' (shown as text), and every
-# data cell is quoted, so a spreadsheet that splits on another delimiter (a Dutch Excel splits on
-# ;) cannot start a new cell mid-value. All columns are text, so the rule has no exceptions: a
-# statement "-3% growth" exports as '-3% growth.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Every cell that starts with a formula trigger (app/text.py) gets a leading ' (shown as
+# text), and every data cell is quoted, so a spreadsheet that splits on another delimiter (a
+# Dutch Excel splits on ;) cannot start a new cell mid-value. All columns are text, so the rule
+# has no exceptions: a statement "-3% growth" exports as '-3% growth.
 
 
 def neutralise_formula(value: Any) -> Any:
