@@ -1,11 +1,12 @@
-"""Shared model plumbing: the constraint naming convention, UTC time, page envelopes."""
+"""Shared model plumbing: the constraint naming convention, UTC time, page envelopes, and the
+checked types every request model uses for ids and timestamps."""
 
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Generic, TypeVar
 
 import sqlalchemy as sa
-from pydantic import BaseModel, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from sqlmodel import SQLModel
 
 # Set before any table class is defined: SQLite batch migrations need named constraints.
@@ -29,6 +30,42 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+# Ids and versions live in INTEGER columns, 32-bit on PostgreSQL: a larger number there is a
+# database error, not a "not found". Every id and version the API takes is bounded by this, the
+# same on SQLite, so both backends answer alike (422) and the OpenAPI document says so.
+MAX_ID = 2**31 - 1
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
+# revision.id is BIGINT on PostgreSQL (and SQLite's INTEGER is 64-bit): the change feed's cursor.
+MAX_REVISION_ID = 2**63 - 1
+
+# What a timestamp column can hold and hand back: Python's datetime range, less a day at each
+# end. PostgreSQL returns timestamptz in the session's time zone, and psycopg cannot build a
+# datetime for 9999-12-31T23:00Z seen from UTC+14 (nor 0001-01-01T00:00Z from UTC-5): such a
+# stored value would make its row unreadable. A day of margin covers every zone.
+EARLIEST_DATETIME = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_DATETIME = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+DATETIME_RANGE_MESSAGE = (
+    "must lie between 0001-01-02T00:00:00Z and 9999-12-30T23:59:59.999999Z once converted to UTC"
+)
+
+
+def checked_utc(value: datetime) -> datetime:
+    """``value`` in UTC, if the database can store it; naive values are taken as UTC.
+
+    Compared before converting: converting 0001-01-01T00:00:00+05:00 to UTC overflows.
+    """
+    if value.utcoffset() is None:
+        value = value.replace(tzinfo=UTC)
+    if not EARLIEST_DATETIME <= value <= LATEST_DATETIME:
+        raise ValueError(f"The timestamp {DATETIME_RANGE_MESSAGE}.")
+    return value.astimezone(UTC)
+
+
+# Every timestamp a client sends (bodies, filters): a 422 naming the range instead of an
+# OverflowError in the driver.
+UtcDatetime = Annotated[datetime, AfterValidator(checked_utc)]
 
 
 class Page(BaseModel, Generic[T]):

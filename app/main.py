@@ -139,6 +139,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         max_bytes=settings.max_body_bytes,
         per_path={IMPORTS_PATH: settings.import_max_body_bytes},
     )
-    if settings.trusted_proxies:  # outermost: every layer sees the client's address
+    if settings.trusted_proxies:  # outside every layer that reads the client's address
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app

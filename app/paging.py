@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Connection, and_, literal, tuple_
 from sqlalchemy.sql.elements import UnaryExpression
 
 from app import errors
+from app.base import MAX_ID, checked_utc
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -124,7 +125,8 @@ def decode_cursor(token: str, sort: SortKey) -> tuple[Any, int]:
     if not isinstance(data, dict) or set(data) != {"s", "v", "i"} or data["s"] != sort.name:
         raise bad
     last_id = data["i"]
-    if not isinstance(last_id, int) or isinstance(last_id, bool) or not 0 <= last_id < 2**63:
+    # Ids and versions are INTEGER columns: a larger one is a database error on PostgreSQL.
+    if not isinstance(last_id, int) or isinstance(last_id, bool) or not 0 <= last_id <= MAX_ID:
         raise bad
     value = data["v"]
     if sort.by_id:
@@ -133,7 +135,8 @@ def decode_cursor(token: str, sort: SortKey) -> tuple[Any, int]:
         if not sort.nullable:
             raise bad
         return None, last_id
-    if not isinstance(value, str) or len(value) > 1000:
+    # PostgreSQL text cannot hold NUL; the middleware's check never sees inside a cursor.
+    if not isinstance(value, str) or len(value) > 1000 or "\x00" in value:
         raise bad
     if not sort.is_datetime:
         return value, last_id
@@ -141,9 +144,13 @@ def decode_cursor(token: str, sort: SortKey) -> tuple[Any, int]:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise bad from None
-    if parsed.tzinfo is None:
+    if parsed.utcoffset() is None:
         raise bad
-    return parsed, last_id
+    try:
+        # The API only issues stored values; one outside their range was made up.
+        return checked_utc(parsed), last_id
+    except ValueError:
+        raise bad from None
 
 
 def fetch_page(

@@ -1,5 +1,6 @@
 """Configuration, read from the environment (prefix ``CLAIMS_``) and an optional ``.env`` file."""
 
+import ipaddress
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -113,6 +114,25 @@ class Settings(BaseSettings):
                 "credentials, query or fragment, e.g. https://claims.example.org"
             )
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        # uvicorn reads "*" as "trust every peer" and keeps an unparsable entry as a literal:
+        # either would let a client write its own address into X-Forwarded-For.
+        for entry in value:
+            try:
+                network = ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"CLAIMS_TRUSTED_PROXIES entry {entry!r} is not an IP address or network"
+                ) from None
+            if network.prefixlen == 0:
+                raise ValueError(
+                    f"CLAIMS_TRUSTED_PROXIES entry {entry!r} trusts every address; name the "
+                    "proxies' addresses or networks"
+                )
+        return [entry.strip() for entry in value]
 
     @field_validator("rate_limit_store")
     @classmethod

@@ -1,4 +1,4 @@
-"""Text folding for case- and accent-insensitive lookups."""
+"""Text helpers: folding for case- and accent-insensitive lookups, spreadsheet formula cells."""
 
 import unicodedata
 
@@ -14,3 +14,9 @@ def like_pattern(value: str) -> str:
     """A LIKE pattern matching ``value`` anywhere, with LIKE's wildcards escaped (escape '\\')."""
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+# OWASP's CSV-injection guidance: a spreadsheet runs a cell that begins with one of these as a
+# formula (=HYPERLINK(...), =cmd|...). The CSV export puts a ' before them; an import with
+# ``unescape_formulas`` takes it off again.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

@@ -9,9 +9,9 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from app.exports.service import FORMULA_TRIGGERS, neutralise_formula
-from app.imports import csv_mapping
+from app.exports.service import neutralise_formula
 from app.imports.csv_mapping import Mapping, RowError, read_csv
+from app.text import FORMULA_TRIGGERS
 from tests.servers import ROOT
 
 EXPORT_MAPPING = ROOT / "docs" / "examples" / "export.mapping.toml"
@@ -69,9 +69,6 @@ class TestNeutraliseFormula:
 
     def test_nothing_stays_nothing(self) -> None:
         assert neutralise_formula(None) is None
-
-    def test_the_import_side_knows_the_same_triggers(self) -> None:
-        assert csv_mapping.FORMULA_TRIGGERS == FORMULA_TRIGGERS
 
 
 class TestCsvExport:

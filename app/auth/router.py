@@ -8,13 +8,13 @@ from starlette.responses import Response
 from app.auth import service
 from app.auth.dependencies import AdminActor
 from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
-from app.base import Page
+from app.base import MAX_ID, Page
 from app.db import SessionDep, WriteSessionDep
 from app.openapi import BODY, LOCATION, PARAMS, ROLE, ok, responses
 from app.responses import page_response, resource_response
 
 router = APIRouter(prefix="/keys", tags=["keys"])
-KeyId = Annotated[int, Path(ge=1, le=2**62, description="The key's id.")]
+KeyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The key's id.")]
 NO_STORE = {"Cache-Control": "no-store"}
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 from sqlalchemy import JSON, Column, Index, PrimaryKeyConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.base import HttpUrl, LanguageTag, enum_type
+from app.base import MAX_ID, DbId, HttpUrl, LanguageTag, UtcDatetime, enum_type
 from app.history.schemas import Reason
 from app.history.tracked import Tracked
 from app.paging import PageQuery
@@ -16,7 +16,6 @@ from app.paging import PageQuery
 Topic = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)
 ]
-Id = Annotated[int, Field(ge=1, le=2**62)]
 
 
 class ClaimStatus(StrEnum):
@@ -70,15 +69,15 @@ class ClaimBase(SQLModel):
     language: LanguageTag = Field(default="en", max_length=35)
     original_quote: str | None = Field(default=None, max_length=5000, description="Verbatim.")
     original_language: LanguageTag | None = Field(default=None, max_length=35)
-    speaker_id: int | None = Field(default=None, foreign_key="speaker.id", ge=1, le=2**62)
+    speaker_id: int | None = Field(default=None, foreign_key="speaker.id", ge=1, le=MAX_ID)
     outlet_id: int | None = Field(
         default=None,
         foreign_key="outlet.id",
         ge=1,
-        le=2**62,
+        le=MAX_ID,
         description="The cited outlet: where it was published or who reported it.",
     )
-    claimed_at: datetime | None = Field(default=None, description="When it was said.")
+    claimed_at: UtcDatetime | None = Field(default=None, description="When it was said.")
     context: str | None = Field(default=None, max_length=500, description="The occasion.")
     place: str | None = Field(default=None, max_length=200)
     external_id: str | None = Field(default=None, min_length=1, max_length=200)
@@ -165,9 +164,9 @@ class ClaimUpdate(SQLModel):
     language: LanguageTag | None = Field(default=None, max_length=35)
     original_quote: str | None = Field(default=None, max_length=5000)
     original_language: LanguageTag | None = Field(default=None, max_length=35)
-    speaker_id: Id | None = None
-    outlet_id: Id | None = None
-    claimed_at: datetime | None = None
+    speaker_id: DbId | None = None
+    outlet_id: DbId | None = None
+    claimed_at: UtcDatetime | None = None
     context: str | None = Field(default=None, max_length=500)
     place: str | None = Field(default=None, max_length=200)
     topics: list[Topic] | None = Field(default=None, max_length=20)
@@ -180,7 +179,7 @@ class ClaimRevertable(ClaimUpdate):
     status: ClaimStatus | None = None
     review: ReviewState | None = None
     verdict: str | None = Field(default=None, max_length=10000)
-    reviewed_at: datetime | None = None
+    reviewed_at: UtcDatetime | None = None
 
 
 class ClaimPublic(ClaimBase):
@@ -220,7 +219,7 @@ class EvidenceCreate(BaseModel):
     title: str = Field(min_length=1, max_length=500)
     stance: Stance
     url: HttpUrl | None = Field(default=None, max_length=2000)
-    source_id: Id | None = None
+    source_id: DbId | None = None
     note: str | None = Field(default=None, max_length=5000)
 
     @model_validator(mode="after")
@@ -236,7 +235,7 @@ class EvidenceUpdate(BaseModel):
     title: str | None = Field(default=None, min_length=1, max_length=500)
     stance: Stance | None = None
     url: HttpUrl | None = Field(default=None, max_length=2000)
-    source_id: Id | None = None
+    source_id: DbId | None = None
     note: str | None = Field(default=None, max_length=5000)
 
 
@@ -257,7 +256,7 @@ class EvidencePublic(BaseModel):
 class AppearanceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    source_id: Id
+    source_id: DbId
     role: AppearanceRole = AppearanceRole.report
     quote: str | None = Field(default=None, max_length=5000)
 
@@ -285,16 +284,16 @@ class ClaimQuery(PageQuery):
 
     status: ClaimStatus | None = None
     review: ReviewState | None = None
-    speaker_id: Id | None = None
-    outlet_id: Id | None = None
+    speaker_id: DbId | None = None
+    outlet_id: DbId | None = None
     topic: str | None = Field(default=None, max_length=64)
     language: str | None = Field(default=None, max_length=35)
     q: str | None = Field(
         default=None, max_length=500, description="Words in the statement, quote or verdict."
     )
-    claimed_after: datetime | None = None
-    claimed_before: datetime | None = None
-    updated_since: datetime | None = None
+    claimed_after: UtcDatetime | None = None
+    claimed_before: UtcDatetime | None = None
+    updated_since: UtcDatetime | None = None
     sort: str = Field(
         default="-id", max_length=20, description="id, claimed_at, updated_at; - for descending."
     )

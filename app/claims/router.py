@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from app import errors
 from app.auth.dependencies import READER, CheckerActor, EditorActor
-from app.base import Page
+from app.base import MAX_ID, Page
 from app.claims import service
 from app.claims.dependencies import CurrentClaim
 from app.claims.models import (
@@ -48,7 +48,7 @@ from app.reads import run_driver_read, run_read
 from app.responses import page_response, resource_response
 
 router = APIRouter(prefix="/claims", tags=["claims"])
-PartId = Annotated[int, Path(ge=1, le=2**62)]
+PartId = Annotated[int, Path(ge=1, le=MAX_ID)]
 ReasonQuery = Annotated[Reason, Query(description="Why, for the history (required).")]
 OptionalReasonQuery = Annotated[Reason | None, Query(description="Why, for the history.")]
 

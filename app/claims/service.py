@@ -392,7 +392,7 @@ def revert_claim(
     _check_references(session, values)
     check_status_rules(session, claim, values)
     # Bringing back an old statement under today's settled verdict reopens it like an edit.
-    reason = settlement.reopen_on_basis_change(claim, values, reason) or reason
+    reason = settlement.reopen_on_basis_change(claim, values, reason)
     topics_before = list(claim.topics)
     if writes.update(
         session,

@@ -6,8 +6,9 @@ verdict kept, the reason saying so), and the ClaimReview export rates the claim 
 its verdict was last settled, read from the history (docs/history.md, "Verdict integrity").
 """
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -20,9 +21,9 @@ from app.history.models import EntityType, Revision
 # it is true, so recording one more repost never calls a verdict into question.
 CLAIM_BASIS_FIELDS = ("statement", "original_quote", "speaker_id")
 VERDICT_BASIS = (*CLAIM_BASIS_FIELDS, "evidence")
-# What the ClaimReview export takes from the settling revision; the rest (dates, language,
-# identifier, appearances) is the claim as it is now.
-SETTLED_FIELDS = (*VERDICT_BASIS, "status", "verdict", "reviewed_at")
+# What the ClaimReview export takes from the settling revision (and the speaker as it stood
+# then); the rest (language, identifier, appearances) is the claim as it is now.
+SETTLED_FIELDS = (*VERDICT_BASIS, "status", "verdict", "reviewed_at", "claimed_at")
 REOPENED = "reopened: {fields} changed under a settled verdict"
 _REASON_MAX = 2000  # revision.reason's column length
 revision_table = Revision.__table__  # type: ignore[attr-defined]
@@ -75,9 +76,13 @@ def reopen_on_basis_change(
     return reopened_reason(reason, changed)
 
 
-def settled_snapshots(conn: Connection, claim_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """{claim id: its snapshot from the latest revision that settled its verdict} for the
-    claims that have one.
+class SettledVersion(NamedTuple):
+    revision_id: int  # the settling revision: what the verdict saw is what history held then
+    snapshot: dict[str, Any]
+
+
+def settled_snapshots(conn: Connection, claim_ids: Sequence[int]) -> dict[int, SettledVersion]:
+    """{claim id: the latest revision that settled its verdict} for the claims that have one.
 
     A revision settled a verdict when it left the claim ``settled`` with a status other than
     ``unverified`` and it changed ``review``, ``status`` or ``verdict`` (a creation changes
@@ -86,7 +91,7 @@ def settled_snapshots(conn: Connection, claim_ids: Sequence[int]) -> dict[int, d
     rule existed is still not the one rated."""
     r = revision_table.c
     settling = sa.or_(*(r.changes[key].as_string().is_not(None) for key in _SETTLING_KEYS))
-    found: dict[int, dict[str, Any]] = {}
+    found: dict[int, SettledVersion] = {}
     for chunk in in_chunks(sorted(set(claim_ids))):
         latest = (
             sa.select(r.entity_id, sa.func.max(r.version).label("version"))
@@ -100,7 +105,7 @@ def settled_snapshots(conn: Connection, claim_ids: Sequence[int]) -> dict[int, d
             .group_by(r.entity_id)
             .subquery()
         )
-        statement = sa.select(r.entity_id, r.snapshot).join(
+        statement = sa.select(r.entity_id, r.id, r.snapshot).join(
             latest,
             sa.and_(
                 r.entity_type == EntityType.claim,
@@ -108,7 +113,34 @@ def settled_snapshots(conn: Connection, claim_ids: Sequence[int]) -> dict[int, d
                 r.version == latest.c.version,
             ),
         )
-        found.update((row.entity_id, row.snapshot) for row in conn.execute(statement))
+        found.update(
+            (row.entity_id, SettledVersion(row.id, row.snapshot)) for row in conn.execute(statement)
+        )
+    return found
+
+
+def speakers_as_of(
+    conn: Connection, wanted: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """{(speaker id, revision id): the speaker's snapshot as it stood at that point of the
+    feed}. A checker may rename a speaker, but a settled verdict's author stays who it was."""
+    wanted = set(wanted)
+    r = revision_table.c
+    history: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+    for chunk in in_chunks(sorted({speaker_id for speaker_id, _ in wanted})):
+        rows = conn.execute(
+            sa.select(r.entity_id, r.id, r.snapshot)
+            .where(r.entity_type == EntityType.speaker, r.entity_id.in_(chunk))
+            .order_by(r.id)
+        )
+        for row in rows:
+            history.setdefault(row.entity_id, []).append((row.id, row.snapshot))
+    found: dict[tuple[int, int], dict[str, Any]] = {}
+    for speaker_id, revision_id in wanted:
+        versions = history.get(speaker_id, [])
+        at = bisect_right(versions, revision_id, key=lambda version: version[0])
+        if at:
+            found[(speaker_id, revision_id)] = versions[at - 1][1]
     return found
 
 

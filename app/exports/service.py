@@ -21,6 +21,7 @@ from app.outlets.models import Outlet
 from app.paging import pick_sort
 from app.sources.models import Source
 from app.speakers.models import Speaker
+from app.text import FORMULA_TRIGGERS
 
 PAGE = 200
 speaker_table = Speaker.__table__  # type: ignore[attr-defined]
@@ -177,12 +178,10 @@ def import_record(claim: dict[str, Any], related: dict[str, Any]) -> dict[str, A
     return {k: v for k, v in record.items() if v is not None}
 
 
-# OWASP's CSV-injection guidance: a spreadsheet runs a cell that begins with one of these as a
-# formula (=HYPERLINK(...), =cmd|...). Every such cell gets a leading ' (shown as text), and every
-# data cell is quoted, so a spreadsheet that splits on another delimiter (a Dutch Excel splits on
-# ;) cannot start a new cell mid-value. All columns are text, so the rule has no exceptions: a
-# statement "-3% growth" exports as '-3% growth.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Every cell that starts with a formula trigger (app/text.py) gets a leading ' (shown as
+# text), and every data cell is quoted, so a spreadsheet that splits on another delimiter (a
+# Dutch Excel splits on ;) cannot start a new cell mid-value. All columns are text, so the rule
+# has no exceptions: a statement "-3% growth" exports as '-3% growth.
 
 
 def neutralise_formula(value: Any) -> Any:
@@ -279,18 +278,26 @@ def stream_export(
 def settled_claims(
     conn: sa.Connection, claims: list[dict[str, Any]], related: dict[str, Any]
 ) -> dict[int, dict[str, Any]]:
-    """{claim id: the claim as its verdict was last settled} for the rated claims of a page;
-    adds the speakers those versions name to ``related``."""
+    """{claim id: the claim as its verdict was last settled} for the rated claims of a page,
+    each with its ``settled_speaker``: the speaker as it stood when the verdict was settled."""
     rated = [claim for claim in claims if claim["status"] != "unverified"]
-    snapshots = settlement.settled_snapshots(conn, [claim["id"] for claim in rated])
+    versions = settlement.settled_snapshots(conn, [claim["id"] for claim in rated])
     settled = {
-        claim["id"]: settlement.as_settled(claim, snapshots[claim["id"]])
+        claim["id"]: settlement.as_settled(claim, versions[claim["id"]].snapshot)
         for claim in rated
-        if claim["id"] in snapshots
+        if claim["id"] in versions
     }
-    speakers = related.setdefault("speakers", {})
-    missing = {c["speaker_id"] for c in settled.values() if c["speaker_id"]} - speakers.keys()
-    speakers.update(_by_id(conn, speaker_table, missing))
+    authors = settlement.speakers_as_of(
+        conn,
+        (
+            (claim["speaker_id"], versions[claim_id].revision_id)
+            for claim_id, claim in settled.items()
+            if claim["speaker_id"]
+        ),
+    )
+    for claim_id, claim in settled.items():
+        key = (claim["speaker_id"], versions[claim_id].revision_id)
+        claim["settled_speaker"] = authors.get(key)
     return settled
 
 
@@ -317,7 +324,7 @@ def claim_review_of(
     ]
     return claimreview.claim_review(
         settled,
-        speaker=related["speakers"].get(settled["speaker_id"]),
+        speaker=settled["settled_speaker"],
         appearances=appearances,
         organization=organization,
         url=f"{base_url}/api/v1/claims/{claim['id']}",

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from app.auth.actor import Role
 from app.auth.dependencies import READER, require
+from app.base import MAX_REVISION_ID
 from app.db import DatabaseDep, SessionDep
 from app.history import service as history_service
 from app.history.models import EntityType, RevisionPublic, VerifyReport
@@ -35,7 +36,9 @@ class ChangesPage(BaseModel):
 def changes(
     request: Request,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, le=2**62, description="The last revision id you saw.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_REVISION_ID, description="The last revision id you saw.")
+    ] = 0,
     entity_type: EntityType | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> Response:

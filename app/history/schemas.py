@@ -4,6 +4,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.base import MAX_ID
+
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
 
@@ -16,5 +18,5 @@ class ReasonIn(BaseModel):
 class RevertIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to_version: int = Field(ge=1, le=2**31, description="The version whose values to bring back.")
+    to_version: int = Field(ge=1, le=MAX_ID, description="The version whose values to bring back.")
     reason: Reason

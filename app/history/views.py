@@ -1,7 +1,7 @@
 """Reading an entity's history over HTTP: shared by every tracked domain's router."""
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from app import errors
 from app.auth.dependencies import READER, CheckerActor, EditorActor
-from app.base import Page
+from app.base import MAX_ID, Page, checked_utc
 from app.db import SessionDep, WriteSessionDep
 from app.deps import ExpectDep
 from app.history import service as history_service
@@ -36,8 +36,9 @@ from app.openapi import (
 from app.paging import MAX_LIMIT, SortKey, decode_cursor, encode_cursor
 from app.responses import page_response, resource_response
 
-EntityId = Annotated[int, Path(ge=1, le=2**62, description="The entity's id.")]
-VersionNumber = Annotated[int, Path(ge=1, le=2**31, description="A version, 1 for the first.")]
+EntityId = Annotated[int, Path(ge=1, le=MAX_ID, description="The entity's id.")]
+# A version is an INTEGER column too.
+VersionNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="A version, 1 for the first.")]
 AsOf = Annotated[
     str | None,
     Query(
@@ -54,10 +55,13 @@ _VERSION_SORT = SortKey(
 
 
 def parse_as_of(value: str) -> tuple[int | None, datetime | None]:
-    if value.isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses.
+    if value.isascii() and value.isdigit():
         version = int(value)
-        if not 1 <= version <= 2**31:
-            raise errors.BadRequest("as_of version is out of range.", field="as_of")
+        if not 1 <= version <= MAX_ID:
+            raise errors.BadRequest(
+                f"as_of version is out of range (1 to {MAX_ID}).", field="as_of"
+            )
         return version, None
     try:
         moment = datetime.fromisoformat(value)
@@ -65,9 +69,10 @@ def parse_as_of(value: str) -> tuple[int | None, datetime | None]:
         raise errors.BadRequest(
             "as_of must be a version number or an ISO 8601 timestamp.", field="as_of"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return None, moment
+    try:
+        return None, checked_utc(moment)
+    except ValueError as exc:
+        raise errors.BadRequest(f"as_of: {exc}", field="as_of") from None
 
 
 def as_of_response(
@@ -133,8 +138,8 @@ def add_history_routes(router: APIRouter, *, entity_type: EntityType, noun: str)
     def diff(
         session: SessionDep,
         entity_id: EntityId,
-        from_version: Annotated[int, Query(alias="from", ge=1, le=2**31)],
-        to_version: Annotated[int, Query(alias="to", ge=1, le=2**31)],
+        from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_ID)],
+        to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_ID)],
     ) -> Response:
         changes = history_service.diff_versions(
             session, entity_type, entity_id, from_version, to_version

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from app.text import FORMULA_TRIGGERS
+
 FIELDS = (
     "external_id",
     "statement",
@@ -29,9 +31,6 @@ FIELDS = (
     "language",
 )
 MAX_FIELD_BYTES = 1_048_576
-# The cell starts our CSV export (app/exports/service.py) puts a ' before, against formula
-# injection; ``unescape_formulas`` takes that ' off again on import.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class MappingError(Exception):

@@ -1,35 +1,21 @@
 """Import records (one claim each, its speaker, outlet and sources inline), the batch summary,
 and the stored Idempotency-Key answers."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import Column, Index, LargeBinary
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from app.base import HttpUrl, LanguageTag
+from app.base import HttpUrl, LanguageTag, UtcDatetime
 from app.claims.models import MAX_APPEARANCES, AppearanceRole, ClaimStatus, Stance, Topic
 from app.outlets.models import OutletKind
 from app.speakers.models import Alias, SpeakerKind
 
 NDJSON_MEDIA_TYPE = "application/x-ndjson"
-
-
-def _in_utc(value: datetime) -> datetime:
-    """UTC, as it is stored (a naive value is taken as UTC); a date that leaves the calendar
-    once moved to UTC (0001-01-01T00:00+05:00) fails the record instead of the write."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("the date is out of range once converted to UTC") from None
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_in_utc)]
 
 
 class ImportFormat(StrEnum):

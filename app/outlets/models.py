@@ -6,7 +6,7 @@ from enum import StrEnum
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
-from app.base import CountryCode, DomainName, LanguageTag, enum_type
+from app.base import CountryCode, DomainName, LanguageTag, UtcDatetime, enum_type
 from app.history.tracked import Tracked
 from app.paging import PageQuery
 
@@ -71,7 +71,7 @@ class OutletQuery(PageQuery):
     )
     kind: OutletKind | None = None
     country: CountryCode | None = None
-    updated_since: datetime | None = None
+    updated_since: UtcDatetime | None = None
     sort: str = Field(
         default="name", max_length=20, description="name, updated_at, id; - for descending."
     )

@@ -5,7 +5,7 @@ from datetime import datetime
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
-from app.base import HttpUrl, LanguageTag
+from app.base import MAX_ID, DbId, HttpUrl, LanguageTag, UtcDatetime
 from app.history.tracked import Tracked
 from app.paging import PageQuery
 
@@ -13,8 +13,8 @@ from app.paging import PageQuery
 class SourceBase(SQLModel):
     url: HttpUrl | None = Field(default=None, max_length=2000, description="Unique when set.")
     title: str | None = Field(default=None, max_length=500)
-    outlet_id: int | None = Field(default=None, foreign_key="outlet.id", ge=1, le=2**62)
-    published_at: datetime | None = None
+    outlet_id: int | None = Field(default=None, foreign_key="outlet.id", ge=1, le=MAX_ID)
+    published_at: UtcDatetime | None = None
     language: LanguageTag | None = Field(default=None, max_length=35)
     archived_url: HttpUrl | None = Field(default=None, max_length=2000)
     excerpt: str | None = Field(default=None, max_length=5000)
@@ -39,8 +39,8 @@ class SourceUpdate(SQLModel):
 
     url: HttpUrl | None = Field(default=None, max_length=2000)
     title: str | None = Field(default=None, max_length=500)
-    outlet_id: int | None = Field(default=None, ge=1, le=2**62)
-    published_at: datetime | None = None
+    outlet_id: DbId | None = None
+    published_at: UtcDatetime | None = None
     language: LanguageTag | None = Field(default=None, max_length=35)
     archived_url: HttpUrl | None = Field(default=None, max_length=2000)
     excerpt: str | None = Field(default=None, max_length=5000)
@@ -60,9 +60,9 @@ class SourceQuery(PageQuery):
     """GET /sources filters; they combine (AND)."""
 
     q: str | None = Field(default=None, max_length=200, description="Matches title or URL.")
-    outlet_id: int | None = Field(default=None, ge=1, le=2**62)
+    outlet_id: DbId | None = None
     language: str | None = Field(default=None, max_length=35)
-    updated_since: datetime | None = None
+    updated_since: UtcDatetime | None = None
     sort: str = Field(
         default="-id", max_length=20, description="published_at, updated_at, id; - for descending."
     )

@@ -8,7 +8,7 @@ from pydantic import ConfigDict, StringConstraints
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from app.base import CountryCode, enum_type
+from app.base import CountryCode, UtcDatetime, enum_type
 from app.history.tracked import Tracked
 from app.paging import PageQuery
 
@@ -92,7 +92,7 @@ class SpeakerQuery(PageQuery):
     )
     kind: SpeakerKind | None = None
     country: CountryCode | None = None
-    updated_since: datetime | None = None
+    updated_since: UtcDatetime | None = None
     sort: str = Field(
         default="name", max_length=20, description="name, updated_at, id; - for descending."
     )

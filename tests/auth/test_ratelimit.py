@@ -257,3 +257,14 @@ class TestBehindATrustedProxy:
         client = connect("10.0.0.1", public_read=True, rate_limit_per_minute=1)
         spoofs = ({"X-Forwarded-For": f"203.0.113.{n}"} for n in (1, 2))
         assert [client.get(CLAIMS, headers=h).status_code for h in spoofs] == [200, 429]
+
+
+class TestTrustedProxiesSetting:
+    @pytest.mark.parametrize("entry", ["*", "0.0.0.0/0", "::/0", "proxy.internal", "10.0.0.300"])
+    def test_an_entry_that_trusts_everyone_or_is_no_address_stops_startup(self, entry: str) -> None:
+        with pytest.raises(ValidationError, match="CLAIMS_TRUSTED_PROXIES"):
+            Settings(trusted_proxies=[entry])
+
+    def test_addresses_and_networks_are_taken(self) -> None:
+        proxies = ["10.0.0.5", "10.1.0.0/16", "fd00::/8"]
+        assert Settings(trusted_proxies=proxies).trusted_proxies == proxies

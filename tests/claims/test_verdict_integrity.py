@@ -28,6 +28,8 @@ from app.history.models import EntityType, Revision
 from app.history.writes import NO_PRECONDITION
 from app.imports import service as imports_service
 from app.imports.models import OnError
+from app.speakers import service as speakers_service
+from app.speakers.models import SpeakerUpdate
 from tests import factories
 
 CHECKER = Actor(name="night checker", role=Role.checker, request_id="checker-request")
@@ -350,6 +352,34 @@ class TestSettledSnapshot:
         edit(session, claim.id, speaker_id=factories.speaker(session, name="Second").id)
         review = claim_review(db, claim.id)
         assert review["itemReviewed"]["author"]["name"] == "First Speaker"
+
+    def test_a_speaker_renamed_after_settlement_is_still_the_author_it_was(
+        self, session: Session, db: Database
+    ) -> None:
+        # The reported gap: a checker may edit speakers, and the author used to be read as is.
+        kremlin = factories.speaker(session, name="Kremlin", kind="government")
+        claim = factories.claim(session, speaker_id=kremlin.id)
+        factories.evidence(session, claim.id, stance="refutes")
+        factories.rate(session, claim.id, "false")
+        speakers_service.update_speaker(
+            session,
+            kremlin.id,
+            SpeakerUpdate(name="Ukraine's General Staff", kind="military"),
+            expect=NO_PRECONDITION,
+            actor=CHECKER,
+        )
+        author = claim_review(db, claim.id)["itemReviewed"]["author"]
+        assert (author["@type"], author["name"]) == ("Organization", "Kremlin")
+        factories.rate(session, claim.id, "false", verdict="Checked again.")
+        assert claim_review(db, claim.id)["itemReviewed"]["author"]["name"] == (
+            "Ukraine's General Staff"
+        )
+
+    def test_the_settled_claimed_at_is_the_date_rated(self, session: Session, db: Database) -> None:
+        claim, _ = settled_false(session)
+        before = claim_review(db, claim.id)["itemReviewed"].get("datePublished")
+        edit(session, claim.id, claimed_at="2001-01-01T00:00:00Z")
+        assert claim_review(db, claim.id)["itemReviewed"].get("datePublished") == before
 
     def test_an_unverified_claim_has_none(self, session: Session) -> None:
         claim = factories.claim(session)
