@@ -123,3 +123,20 @@ class TestMethodNotAllowed:
             response = client.request("PUT", concrete)
             assert response.status_code == 405, path
             assert response.headers["allow"] == ", ".join(sorted(m.upper() for m in operations))
+
+
+class TestTimestampsAreStrings:
+    """The document says ISO 8601 strings; pydantic alone also took Unix seconds."""
+
+    @pytest.mark.parametrize("url", ["/api/v1/claims", "/api/v1/outlets", "/api/v1/speakers"])
+    def test_a_number_as_updated_since_is_422(self, client: TestClient, url: str) -> None:
+        body = assert_problem(client.get(url, params={"updated_since": "0.5"}), 422)
+        assert body["errors"][0]["loc"] == ["query", "updated_since"]
+
+    def test_a_number_as_published_at_is_422(self, client: TestClient) -> None:
+        response = client.post("/api/v1/sources", json={"title": "x", "published_at": 0})
+        assert assert_problem(response, 422)["errors"][0]["loc"] == ["body", "published_at"]
+
+    def test_an_iso_timestamp_is_still_taken(self, client: TestClient) -> None:
+        response = client.get("/api/v1/claims", params={"updated_since": "2026-01-31T12:00:00Z"})
+        assert response.status_code == 200
