@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CLAIMS_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export CLAIMS_TEST_PG_URL
 
-.PHONY: install run test lint format bench lock clean
+.PHONY: install run test lint format bench fuzz lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ format: install
 bench: install
 	$(BIN)/python -m bench.run
 
+# schemathesis's CLI, every phase and check, against real servers on both backends
+# (make test runs the in-process contract test with fewer examples). FUZZ_EXAMPLES=500 for more.
+FUZZ_EXAMPLES ?= 100
+fuzz: install
+	$(BIN)/python -m tests.contract.fuzz --max-examples $(FUZZ_EXAMPLES)
+
 # Refresh the pinned versions after changing pyproject.toml.
 lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
@@ -48,4 +54,4 @@ lock:
 	rm -rf .lockvenv
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage claims.db claims.db-wal claims.db-shm
+	rm -rf $(VENV) schemathesis-report .schemathesis .pytest_cache .mypy_cache .ruff_cache .coverage claims.db claims.db-wal claims.db-shm

@@ -1,12 +1,13 @@
 """Shared model plumbing: the constraint naming convention, UTC time, page envelopes, and the
 checked types every request model uses for ids and timestamps."""
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Generic, TypeVar
 
 import sqlalchemy as sa
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 from sqlmodel import SQLModel
 
 # Set before any table class is defined: SQLite batch migrations need named constraints.
@@ -65,7 +66,16 @@ def checked_utc(value: datetime) -> datetime:
 
 # Every timestamp a client sends (bodies, filters): a 422 naming the range instead of an
 # OverflowError in the driver.
-UtcDatetime = Annotated[datetime, AfterValidator(checked_utc)]
+def refuse_numbers(value: object) -> object:
+    """The document says an ISO 8601 string; pydantic alone would also take 0.5 or "0.5"
+    (Unix seconds), which no client reading the document would send on purpose."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("A timestamp is an ISO 8601 string, like 2026-01-31T12:00:00Z.")
+    return value
+
+
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+UtcDatetime = Annotated[datetime, BeforeValidator(refuse_numbers), AfterValidator(checked_utc)]
 
 
 class Page(BaseModel, Generic[T]):

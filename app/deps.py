@@ -1,41 +1,54 @@
-"""Cross-domain request dependencies: If-Match. (The acting caller: app/auth/dependencies.py.)"""
+"""Cross-domain request dependencies: If-Match. (The acting caller: app/auth/dependencies.py.)
+
+If-Match is a declared, pattern-checked header: FastAPI validates it together with every other
+parameter (422), and the version check itself (412, or 428 when it is missing and this app
+requires it) runs in the service, after validation, in the order the OpenAPI document implies.
+"""
 
 import re
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
-from app import errors
 from app.history.writes import Expect
-from app.settings import get_settings
 
-_ETAG = re.compile(r'^"v(\d{1,18})"$')
+# [0-9], not \d: only ASCII digits, as the document's (ECMA) regex reads it.
+IF_MATCH_PATTERN = r'^"v[0-9]{1,18}"$'
+_ETAG = re.compile(r'^"v([0-9]{1,18})"$')
 
 
 def parse_if_match(value: str | None, *, required: bool) -> Expect:
+    """The version an If-Match value names (the value has passed IF_MATCH_PATTERN)."""
     if value is None:
         return Expect(None, required=required)
-    value = value.strip()
-    match = _ETAG.match(value)
-    if match is None:
-        raise errors.PreconditionFailed(
-            'If-Match must be one strong ETag as this API sends it, like "v7".'
-        )
+    match = _ETAG.match(value.strip())
+    if match is None:  # unreachable behind the Header pattern; kept for direct callers
+        raise ValueError(f"not an ETag this API sends: {value!r}")
     return Expect(int(match.group(1)), required=required)
 
 
 def get_expect(
+    request: Request,
     if_match: Annotated[
         str | None,
-        Header(description='The ETag you last read, like "v7". Required for writes.'),
+        Header(
+            pattern=IF_MATCH_PATTERN,
+            description='The ETag you last read, like "v7". Required unless the server '
+            "is configured for trusted scripts (CLAIMS_REQUIRE_IF_MATCH=false).",
+        ),
     ] = None,
 ) -> Expect:
-    return parse_if_match(if_match, required=get_settings().require_if_match)
+    # This app's settings, not the process's: tests and embedders build apps with their own.
+    return parse_if_match(if_match, required=request.app.state.settings.require_if_match)
 
 
 def get_optional_expect(
     if_match: Annotated[
-        str | None, Header(description='Optional: the claim ETag you last read, like "v7".')
+        str | None,
+        Header(
+            pattern=IF_MATCH_PATTERN,
+            description='Optional: the claim ETag you last read, like "v7".',
+        ),
     ] = None,
 ) -> Expect:
     return parse_if_match(if_match, required=False)

@@ -5,16 +5,20 @@ error the app can meet, including framework and database ones, into a problem do
 """
 
 import logging
+import re
+from functools import cache
 from http import HTTPStatus
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 
 log = logging.getLogger("app.errors")
 
@@ -192,13 +196,34 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+@cache
+def _path_regex(path: str) -> re.Pattern[str]:
+    return compile_path(path)[0]
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path.
+
+    Starlette answers 405 from the first route whose path matches and lists only that route's
+    methods, but one path here is served by several routes (GET /claims/{id} is its own route,
+    PATCH and DELETE come from the shared tracked routes)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        if context.methods and context.path and _path_regex(context.path).match(request.url.path):
+            methods.update(context.methods)
+    return sorted(methods)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
     return problem_response(
         exc.status_code,
         detail=exc.detail if isinstance(exc.detail, str) else None,
         request=request,
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
 
 

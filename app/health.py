@@ -3,11 +3,13 @@
 from functools import cache
 
 from fastapi import APIRouter
+from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from app.db import Database, DatabaseDep
+from app.openapi import problem_responses
 
 router = APIRouter(tags=["health"])
 
@@ -23,7 +25,23 @@ def migration_head() -> str | None:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
-@router.get("/healthz", summary="The process is up")
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    migration: str | None = None
+    expected_migration: str | None = None
+    database: str | None = None
+
+
+@router.get(
+    "/healthz",
+    summary="The process is up",
+    response_model=Health,
+    responses=problem_responses(400),
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -43,7 +61,15 @@ def _readiness(database: Database) -> tuple[bool, dict[str, str | None]]:
     }
 
 
-@router.get("/readyz", summary="The database is reachable and migrated to head")
+@router.get(
+    "/readyz",
+    summary="The database is reachable and migrated to head",
+    response_model=Readiness,
+    responses={
+        **problem_responses(400),
+        503: {"model": Readiness, "description": "Unreachable, or migrations pending."},
+    },
+)
 async def readyz(database: DatabaseDep) -> Response:
     ready, body = await run_in_threadpool(_readiness, database)
     return JSONResponse(body, status_code=200 if ready else 503)

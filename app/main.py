@@ -28,6 +28,7 @@ from app.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
+from app.openapi import install_openapi
 from app.outlets.router import router as outlets_router
 from app.settings import Settings, get_settings
 from app.sources.router import router as sources_router
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_docs(app)
 
     install_error_handlers(app)
+    install_openapi(app)
     # Innermost, so that CORS headers reach its 415 answers too.
     app.add_middleware(
         JsonContentTypeMiddleware, extra_types={IMPORTS_PATH: frozenset({NDJSON_MEDIA_TYPE})}

@@ -10,6 +10,7 @@ from app.auth.dependencies import AdminActor
 from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from app.base import MAX_ID, Page
 from app.db import SessionDep, WriteSessionDep
+from app.openapi import BODY, LOCATION, PARAMS, ROLE, ok, responses
 from app.responses import page_response, resource_response
 
 router = APIRouter(prefix="/keys", tags=["keys"])
@@ -22,6 +23,7 @@ NO_STORE = {"Cache-Control": "no-store"}
     status_code=201,
     response_model=ApiKeyCreated,
     summary="Create an API key; the response holds its secret, shown this once",
+    responses=responses(ROLE, BODY, 409, ok=ok(201, Location=LOCATION)),
 )
 def create_key(session: WriteSessionDep, actor: AdminActor, body: ApiKeyCreate) -> Response:
     key, secret = service.create_key(session, body.name, body.role)
@@ -30,7 +32,12 @@ def create_key(session: WriteSessionDep, actor: AdminActor, body: ApiKeyCreate) 
     return resource_response(created, version=None, status_code=201, headers=headers)
 
 
-@router.get("", response_model=Page[ApiKeyPublic], summary="List API keys (no secrets)")
+@router.get(
+    "",
+    response_model=Page[ApiKeyPublic],
+    summary="List API keys (no secrets)",
+    responses=responses(ROLE, PARAMS),
+)
 def list_keys(
     request: Request,
     session: SessionDep,
@@ -43,7 +50,10 @@ def list_keys(
 
 
 @router.delete(
-    "/{key_id}", response_model=ApiKeyPublic, summary="Revoke an API key (at once, for good)"
+    "/{key_id}",
+    response_model=ApiKeyPublic,
+    summary="Revoke an API key (at once, for good)",
+    responses=responses(ROLE, 404, 409, PARAMS),
 )
 def revoke_key(session: WriteSessionDep, actor: AdminActor, key_id: KeyId) -> Response:
     key = service.revoke_key(session, key_id)

@@ -31,6 +31,19 @@ from app.history.models import EntityType
 from app.history.schemas import Reason
 from app.history.tracked import get_entity
 from app.history.views import AsOf, EntityId, add_tracked_routes, as_of_response
+from app.openapi import (
+    BODY,
+    ENTITY,
+    ETAG,
+    IF_MATCH,
+    KEYED,
+    LINK,
+    LOCATION,
+    PARAMS,
+    ROLE,
+    ok,
+    responses,
+)
 from app.reads import run_driver_read, run_read
 from app.responses import page_response, resource_response
 
@@ -44,6 +57,7 @@ OptionalReasonQuery = Annotated[Reason | None, Query(description="Why, for the h
     "",
     response_model=Page[ClaimPublic],
     summary="List and search claims",
+    responses=responses(KEYED, PARAMS, ok=ok(Link=LINK)),
     dependencies=[READER],
 )
 async def list_claims(request: Request, query: Annotated[ClaimQuery, Query()]) -> Response:
@@ -63,7 +77,15 @@ def _claim_as_of(database: Database, entity_id: int, as_of: str) -> Response:
     "/{entity_id}",
     response_model=ClaimPublic,
     summary="Read a claim, now or as of a version or moment",
-    responses={200: {"model": ClaimAsOf, "description": "With as_of: evidence and appearances"}},
+    responses={
+        **responses(KEYED, ENTITY, PARAMS),
+        200: {
+            "model": ClaimAsOf,
+            "description": "The claim; with as_of, as it was then, with its evidence and "
+            "appearances (and no ETag: it is not the current version)",
+            "headers": {"ETag": ETAG},
+        },
+    },
     dependencies=[READER],
 )
 async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) -> Response:
@@ -99,6 +121,7 @@ add_tracked_routes(
     "/{entity_id}/status",
     response_model=ClaimPublic,
     summary="Set the verdict or move the review (reason required)",
+    responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=ok(ETag=ETAG)),
 )
 def change_status(
     session: WriteSessionDep,
@@ -119,6 +142,7 @@ def change_status(
     "/{entity_id}/evidence",
     response_model=Page[EvidencePublic],
     summary="List evidence",
+    responses=responses(KEYED, ENTITY, PARAMS),
     dependencies=[READER],
 )
 def list_evidence(request: Request, session: SessionDep, claim: CurrentClaim) -> Response:
@@ -132,6 +156,7 @@ def list_evidence(request: Request, session: SessionDep, claim: CurrentClaim) ->
     status_code=201,
     response_model=EvidencePublic,
     summary="Add evidence (a new claim version)",
+    responses=responses(ROLE, BODY, ENTITY, 412, 409, ok=ok(201, ETag=ETAG, Location=LOCATION)),
 )
 def add_evidence(
     session: WriteSessionDep,
@@ -156,6 +181,7 @@ def add_evidence(
     "/{entity_id}/evidence/{evidence_id}",
     response_model=EvidencePublic,
     summary="Change evidence (If-Match: the claim's ETag)",
+    responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=ok(ETag=ETAG)),
 )
 def update_evidence(
     session: WriteSessionDep,
@@ -176,6 +202,7 @@ def update_evidence(
     "/{entity_id}/evidence/{evidence_id}",
     status_code=204,
     summary="Remove evidence (If-Match: the claim's ETag; reason required)",
+    responses=responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=ok(204, ETag=ETAG)),
 )
 def remove_evidence(
     session: WriteSessionDep,
@@ -198,6 +225,7 @@ def remove_evidence(
     "/{entity_id}/appearances",
     response_model=Page[AppearancePublic],
     summary="List where the claim appeared",
+    responses=responses(KEYED, ENTITY, PARAMS),
     dependencies=[READER],
 )
 def list_appearances(request: Request, session: SessionDep, claim: CurrentClaim) -> Response:
@@ -211,6 +239,7 @@ def list_appearances(request: Request, session: SessionDep, claim: CurrentClaim)
     status_code=201,
     response_model=AppearancePublic,
     summary="Record where the claim appeared (a new claim version)",
+    responses=responses(ROLE, BODY, ENTITY, 412, 409, ok=ok(201, ETag=ETAG, Location=LOCATION)),
 )
 def add_appearance(
     session: WriteSessionDep,
@@ -235,6 +264,7 @@ def add_appearance(
     "/{entity_id}/appearances/{appearance_id}",
     status_code=204,
     summary="Remove an appearance (If-Match: the claim's ETag; reason required)",
+    responses=responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=ok(204, ETag=ETAG)),
 )
 def remove_appearance(
     session: WriteSessionDep,

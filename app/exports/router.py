@@ -10,6 +10,7 @@ from app.auth.dependencies import READER
 from app.db import database_of
 from app.exports import service
 from app.history.views import EntityId
+from app.openapi import ENTITY, KEYED, PARAMS, responses
 
 router = APIRouter(tags=["exports"])
 
@@ -30,6 +31,7 @@ def _base_url(request: Request) -> str:
 @router.get(
     "/exports",
     summary="Export claims (ndjson, csv or a ClaimReview DataFeed), streamed",
+    responses=responses(KEYED, PARAMS),
     dependencies=[READER],
     response_class=StreamingResponse,
 )
@@ -51,6 +53,7 @@ def export_claims(request: Request, query: Annotated[service.ExportQuery, Query(
 @router.get(
     "/claims/{entity_id}/claimreview",
     summary="The claim as a schema.org ClaimReview (JSON-LD); 404 while unverified",
+    responses=responses(KEYED, ENTITY, PARAMS),
     dependencies=[READER],
 )
 async def claim_review(request: Request, entity_id: EntityId) -> Response:

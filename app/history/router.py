@@ -14,6 +14,7 @@ from app.db import DatabaseDep, SessionDep
 from app.history import service as history_service
 from app.history.models import EntityType, RevisionPublic, VerifyReport
 from app.history.verify import verify_history
+from app.openapi import KEYED, LINK, PARAMS, ROLE, ok, responses
 from app.paging import MAX_LIMIT
 from app.responses import next_link, resource_response
 
@@ -29,6 +30,7 @@ class ChangesPage(BaseModel):
     "/changes",
     response_model=ChangesPage,
     summary="Every revision of every entity in commit order; poll with after=next_after",
+    responses=responses(KEYED, PARAMS, ok=ok(Link=LINK)),
     dependencies=[READER],
 )
 def changes(
@@ -57,6 +59,7 @@ def changes(
     "/history/verify",
     response_model=VerifyReport,
     summary="Recompute every hash chain; name the first broken link",
+    responses=responses(ROLE),
     # It reads every revision there is: not for every reader to run at will.
     dependencies=[Depends(require(Role.editor))],
 )

@@ -19,6 +19,20 @@ from app.history.models import DiffPublic, EntityType, Revision, RevisionPublic
 from app.history.schemas import Reason, ReasonIn, RevertIn
 from app.history.tracked import Tracked, get_entity
 from app.history.writes import TrackedWrites
+from app.openapi import (
+    BODY,
+    ENTITY,
+    ETAG,
+    IF_MATCH,
+    KEYED,
+    LINK,
+    LOCATION,
+    PARAMS,
+    ROLE,
+    Responses,
+    ok,
+    responses,
+)
 from app.paging import MAX_LIMIT, SortKey, decode_cursor, encode_cursor
 from app.responses import page_response, resource_response
 
@@ -145,6 +159,7 @@ def add_history_routes(router: APIRouter, *, entity_type: EntityType, noun: str)
         methods=["GET"],
         summary=f"The revisions of a {noun}, oldest first, paged by version",
         response_model=Page[RevisionPublic],
+        responses=responses(KEYED, 404, PARAMS, ok=ok(Link=LINK)),
         dependencies=[READER],
     )
     router.add_api_route(
@@ -153,6 +168,7 @@ def add_history_routes(router: APIRouter, *, entity_type: EntityType, noun: str)
         methods=["GET"],
         summary=f"One revision of a {noun}",
         response_model=RevisionPublic,
+        responses=responses(KEYED, 404, PARAMS),
         dependencies=[READER],
     )
     router.add_api_route(
@@ -161,6 +177,7 @@ def add_history_routes(router: APIRouter, *, entity_type: EntityType, noun: str)
         methods=["GET"],
         summary=f"What changed in a {noun} between two versions",
         response_model=DiffPublic,
+        responses=responses(KEYED, 404, PARAMS),
         dependencies=[READER],
     )
 
@@ -250,17 +267,25 @@ def add_tracked_routes(
         )
         return one(entity)
 
-    routes: list[tuple[str, Callable[..., Response], str, int, str]] = [
-        ("", create, "POST", 201, f"Create a {noun}"),
-        ("/{entity_id}", read, "GET", 200, f"Read a {noun}, now or as of a version or moment"),
-        ("/{entity_id}", update, "PATCH", 200, f"Change a {noun} (If-Match required)"),
-        ("/{entity_id}", delete, "DELETE", 200, f"Delete a {noun} (soft; reason required)"),
-        ("/{entity_id}/restore", restore, "POST", 200, f"Undo the delete of a {noun}"),
-        ("/{entity_id}/revert", revert, "POST", 200, f"Bring back an earlier version of a {noun}"),
-    ]
+    written = ok(ETag=ETAG)
+    # path, endpoint, method, success status, summary, what it can answer besides success
+    routes: list[tuple[str, Callable[..., Response], str, int, str, Responses]] = [
+        ("", create, "POST", 201, f"Create a {noun}",
+         responses(ROLE, BODY, 409, ok=ok(201, ETag=ETAG, Location=LOCATION))),
+        ("/{entity_id}", read, "GET", 200, f"Read a {noun}, now or as of a version or moment",
+         responses(KEYED, ENTITY, PARAMS, ok=written)),
+        ("/{entity_id}", update, "PATCH", 200, f"Change a {noun} (If-Match required)",
+         responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=written)),
+        ("/{entity_id}", delete, "DELETE", 200, f"Delete a {noun} (soft; reason required)",
+         responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=written)),
+        ("/{entity_id}/restore", restore, "POST", 200, f"Undo the delete of a {noun}",
+         responses(ROLE, BODY, 404, IF_MATCH, 409, ok=written)),
+        ("/{entity_id}/revert", revert, "POST", 200, f"Bring back an earlier version of a {noun}",
+         responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=written)),
+    ]  # fmt: skip
     if not include_read:
         routes = [route for route in routes if route[1] is not read]
-    for path, endpoint, method, status_code, summary in routes:
+    for path, endpoint, method, status_code, summary, answers in routes:
         router.add_api_route(
             path,
             endpoint,
@@ -268,6 +293,7 @@ def add_tracked_routes(
             status_code=status_code,
             response_model=public_model,
             summary=summary,
+            responses=answers,
             name=f"{endpoint.__name__}_{noun}",
             # Writes name their role in their actor parameter; reads declare it here.
             dependencies=[READER] if method == "GET" else None,

@@ -10,6 +10,7 @@ from app.auth.dependencies import CheckerActor
 from app.db import database_of
 from app.imports import intake
 from app.imports.models import ImportFormat, ImportSummary, OnError
+from app.openapi import BODY, ROLE, header, ok, responses
 from app.responses import JSON_MEDIA_TYPE
 
 router = APIRouter(tags=["imports"])
@@ -19,6 +20,12 @@ router = APIRouter(tags=["imports"])
     "/imports",
     response_model=ImportSummary,
     summary="Import a batch of claims (JSON array or NDJSON); upsert by external_id",
+    responses=responses(
+        ROLE,
+        BODY,
+        409,
+        ok=ok(**{"Idempotent-Replayed": header("true when this answers a retried batch.")}),
+    ),
     openapi_extra={
         "requestBody": {
             "content": {

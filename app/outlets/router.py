@@ -9,6 +9,7 @@ from app.auth.dependencies import READER
 from app.base import Page
 from app.history.models import EntityType
 from app.history.views import add_tracked_routes
+from app.openapi import KEYED, LINK, PARAMS, ok, responses
 from app.outlets import service
 from app.outlets.models import Outlet, OutletCreate, OutletPublic, OutletQuery, OutletUpdate
 from app.reads import run_read
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/outlets", tags=["outlets"])
     "",
     response_model=Page[OutletPublic],
     summary="List outlets",
+    responses=responses(KEYED, PARAMS, ok=ok(Link=LINK)),
     dependencies=[READER],
 )
 async def list_outlets(request: Request, query: Annotated[OutletQuery, Query()]) -> Response:

@@ -9,6 +9,7 @@ from app.auth.dependencies import READER
 from app.base import Page
 from app.history.models import EntityType
 from app.history.views import add_tracked_routes
+from app.openapi import KEYED, LINK, PARAMS, ok, responses
 from app.reads import run_read
 from app.sources import service
 from app.sources.models import Source, SourceCreate, SourcePublic, SourceQuery, SourceUpdate
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/sources", tags=["sources"])
     "",
     response_model=Page[SourcePublic],
     summary="List sources",
+    responses=responses(KEYED, PARAMS, ok=ok(Link=LINK)),
     dependencies=[READER],
 )
 async def list_sources(request: Request, query: Annotated[SourceQuery, Query()]) -> Response:

@@ -9,6 +9,7 @@ from app.auth.dependencies import READER
 from app.base import Page
 from app.history.models import EntityType
 from app.history.views import add_tracked_routes
+from app.openapi import KEYED, LINK, PARAMS, ok, responses
 from app.reads import run_read
 from app.speakers import service
 from app.speakers.models import Speaker, SpeakerCreate, SpeakerPublic, SpeakerQuery, SpeakerUpdate
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/speakers", tags=["speakers"])
     "",
     response_model=Page[SpeakerPublic],
     summary="List speakers",
+    responses=responses(KEYED, PARAMS, ok=ok(Link=LINK)),
     dependencies=[READER],
 )
 async def list_speakers(request: Request, query: Annotated[SpeakerQuery, Query()]) -> Response:

@@ -137,12 +137,13 @@ class TestConditionalWrites:
         assert response.headers["etag"] == '"v2"'
         assert response.json()["head_hash"] != claim["head_hash"]
 
-    def test_malformed_if_match_is_412(self, client: TestClient) -> None:
+    def test_malformed_if_match_is_422(self, client: TestClient) -> None:
         claim = create_claim(client)
         response = client.patch(
             f"/api/v1/claims/{claim['id']}", json={"place": "x"}, headers={"If-Match": "*"}
         )
-        assert response.status_code == 412
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["header", "if-match"]
 
     def test_delete_needs_a_reason_then_answers_410(self, client: TestClient) -> None:
         claim = create_claim(client)
