@@ -196,10 +196,28 @@ class ClaimPublic(ClaimBase):
     deleted_at: datetime | None = None
 
 
+def _one_of_present(**field_schemas: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema for "at least one of these fields, with a real value": what a model
+    validator checks, stated in the OpenAPI document so that clients (and schemathesis) see it."""
+    return {
+        "anyOf": [
+            {"required": [name], "properties": {name: schema}}
+            for name, schema in field_schemas.items()
+        ]
+    }
+
+
 class StatusChange(BaseModel):
     """POST /claims/{id}/status: a verdict, a review move, or both; always with a reason."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=_one_of_present(
+            status={"not": {"type": "null"}},
+            review={"not": {"type": "null"}},
+            verdict={"type": "string"},
+        ),
+    )
 
     status: ClaimStatus | None = None
     review: ReviewState | None = None
@@ -214,7 +232,14 @@ class StatusChange(BaseModel):
 
 
 class EvidenceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=_one_of_present(
+            url={"type": "string"},
+            source_id={"type": "integer"},
+            note={"type": "string", "pattern": r"\S"},
+        ),
+    )
 
     title: str = Field(min_length=1, max_length=500)
     stance: Stance
