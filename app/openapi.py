@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.actor import Role
 from app.auth.dependencies import RoleRequirement
+from app.deps import get_expect
 from app.errors import PROBLEM_MEDIA_TYPE
 
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -144,6 +145,12 @@ def responses(*groups: Iterable[int] | int, ok: Responses | None = None) -> Resp
 # --- the finished document --------------------------------------------------------------------
 
 
+def _calls(dependant: Dependant) -> Iterator[Any]:
+    yield dependant.call
+    for sub in dependant.dependencies:
+        yield from _calls(sub)
+
+
 def _requirements(dependant: Dependant) -> Iterator[RoleRequirement]:
     if isinstance(dependant.call, RoleRequirement):
         yield dependant.call
@@ -224,18 +231,24 @@ def finish_openapi(document: dict[str, Any], app: FastAPI) -> dict[str, Any]:
                 response_headers = response.setdefault("headers", {})
                 response_headers["X-Request-ID"] = request_id
                 response_headers["X-Client-Request-ID"] = client_request_id
+            route = routes.get((path, method))
+            # Writes that take If-Match as a guard only (adding evidence) never answer 428.
+            demands_if_match = (
+                settings.require_if_match
+                and route is not None
+                and any(call is get_expect for call in _calls(route.dependant))
+            )
             parameters = operation.setdefault("parameters", [])
             for parameter in parameters:
                 _drop_null(parameter)
                 if parameter.get("in") == "header" and parameter["name"] == IF_MATCH_HEADER:
                     # The route takes a missing If-Match and answers 428 itself (after the
                     # other checks), so the document, not the route, says it is required.
-                    parameter["required"] = settings.require_if_match
-            if not settings.require_if_match:
+                    parameter["required"] = demands_if_match
+            if not demands_if_match:
                 operation["responses"].pop("428", None)
             parameters.append({"$ref": f"#/components/parameters/{REQUEST_ID_PARAMETER}"})
 
-            route = routes.get((path, method))
             requirements = list(_requirements(route.dependant)) if route else []
             if requirements:
                 public = settings.public_read and all(
