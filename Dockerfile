@@ -27,7 +27,7 @@ COPY alembic.ini ./
 COPY migrations ./migrations
 COPY seeds ./seeds
 
-# alembic.ini, migrations/ and seeds/ live here, outside the installed package (app/migrate.py).
+# alembic.ini, migrations/ and seeds/ live here, outside the installed package (app/schema/migrate.py).
 ENV CLAIMS_PROJECT_ROOT=/srv/claimtracker
 
 # SQLite on the volume by default; production sets a postgresql+psycopg:// URL instead.

@@ -25,7 +25,7 @@ def serve(
     """Serve the API with uvicorn."""
     import uvicorn
 
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     settings = get_settings()
     uvicorn.run(
@@ -44,7 +44,7 @@ def migrate(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Upgrade the database schema (Alembic) to head."""
-    from app.migrate import upgrade
+    from app.schema.migrate import upgrade
 
     upgrade(revision=revision)
     typer.echo(f"database migrated to {revision}")
@@ -58,8 +58,8 @@ def seed(
     ] = False,
 ) -> None:
     """Load the seed claims (idempotent: a second run changes nothing)."""
-    from app.db import Database, make_engine
-    from app.seeding import SeedError, database_is_empty, load_seeds
+    from app.core.db import Database, make_engine
+    from app.seeding.seeds import SeedError, database_is_empty, load_seeds
 
     database = Database(make_engine())
     try:
@@ -82,7 +82,7 @@ def seed(
 @cli.command("verify-history")
 def verify_history_command() -> None:
     """Recompute every hash chain; exit 1 and name the first broken link on tampering."""
-    from app.db import Database, make_engine
+    from app.core.db import Database, make_engine
     from app.history.verify import verify_history
 
     database = Database(make_engine())
@@ -123,7 +123,7 @@ def db_grant_app_role(
     SELECT and INSERT revisions. Idempotent: re-apply after each migration."""
     from sqlalchemy.exc import DBAPIError
 
-    from app.migrate import app_role_grants, grant_app_role
+    from app.schema.migrate import app_role_grants, grant_app_role
 
     try:
         statements = grant_app_role(role) if apply else app_role_grants(role)
@@ -220,8 +220,8 @@ def keys_create(
 ) -> None:
     """Create a key; its secret is the last line of the output, shown only this once."""
     from app.auth import service
-    from app.db import Database, make_engine
-    from app.errors import RuleViolation
+    from app.core.db import Database, make_engine
+    from app.core.errors import RuleViolation
 
     database = Database(make_engine())
     try:
@@ -244,7 +244,7 @@ def keys_list() -> None:
     from rich.table import Table
 
     from app.auth import service
-    from app.db import Database, make_engine
+    from app.core.db import Database, make_engine
 
     database = Database(make_engine())
     try:
@@ -272,8 +272,8 @@ def keys_revoke(
 ) -> None:
     """Revoke a key. Servers refuse it at once, or within 10 s in other processes."""
     from app.auth import service
-    from app.db import Database, make_engine
-    from app.errors import NotFound
+    from app.core.db import Database, make_engine
+    from app.core.errors import NotFound
 
     database = Database(make_engine())
     try:
@@ -292,7 +292,7 @@ def keys_ensure_admin() -> None:
     """Without an active admin key, create one named "admin" and print its secret once."""
     from app.auth import service
     from app.auth.models import KeyRole
-    from app.db import Database, make_engine
+    from app.core.db import Database, make_engine
 
     database = Database(make_engine())
     try:

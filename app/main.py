@@ -9,18 +9,21 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from app import health
-from app.api_docs import install_docs
 from app.auth.ratelimit import make_rate_limits
 from app.auth.router import router as keys_router
 from app.claims.router import router as claims_router
-from app.db import Database, make_engine
-from app.errors import install_error_handlers
+from app.core.db import Database, make_engine
+from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
+from app.health import router as health
 from app.history.router import router as history_router
 from app.imports.models import NDJSON_MEDIA_TYPE
 from app.imports.router import router as imports_router
-from app.middleware import (
+from app.outlets.router import router as outlets_router
+from app.sources.router import router as sources_router
+from app.speakers.router import router as speakers_router
+from app.web.api_docs import install_docs
+from app.web.middleware import (
     CLIENT_REQUEST_ID_HEADER,
     REQUEST_ID_HEADER,
     BodyLimitMiddleware,
@@ -28,11 +31,8 @@ from app.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
-from app.openapi import install_openapi
-from app.outlets.router import router as outlets_router
-from app.settings import Settings, get_settings
-from app.sources.router import router as sources_router
-from app.speakers.router import router as speakers_router
+from app.web.openapi import install_openapi
+from app.web.problems import install_error_handlers
 
 API_PREFIX = "/api/v1"
 IMPORTS_PATH = f"{API_PREFIX}/imports"
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         summary="Claims, who made them, where they appeared, the evidence and the verdict, "
         "with a verifiable change history.",
         lifespan=lifespan,
-        # Served by app.api_docs from packaged assets, not from a CDN.
+        # Served by app.web.api_docs from packaged assets, not from a CDN.
         docs_url=None,
         redoc_url=None,
     )

@@ -2,9 +2,9 @@
 
 from sqlmodel import SQLModel
 
-from app import base  # noqa: F401  (the naming convention comes first)
 from app.auth.models import ApiKey
 from app.claims.models import Appearance, Claim, ClaimTopic, Evidence
+from app.core import base  # noqa: F401  (the naming convention comes first)
 from app.history.models import EntityType, Revision
 from app.history.tracked import Tracked
 from app.imports.models import IdempotencyKey

@@ -21,18 +21,18 @@ from sqlalchemy import Engine, event, text
 from sqlmodel import select
 
 from app.auth.actor import Actor, Role
-from app.base import utcnow
 from app.claims import service as claims_service
 from app.claims.models import Claim, ClaimCreate, ClaimUpdate
-from app.db import Database, make_engine
+from app.core.base import utcnow
+from app.core.db import Database, make_engine
+from app.core.settings import get_settings
 from app.history.models import EntityType, Revision
 from app.history.service import revision_as_of
 from app.history.tracked import load_for_write
 from app.history.writes import NO_PRECONDITION
-from app.migrate import upgrade
 from app.outlets.models import OutletCreate
 from app.outlets.service import create_outlet
-from app.settings import get_settings
+from app.schema.migrate import upgrade
 from app.speakers.models import SpeakerCreate
 from app.speakers.service import create_speaker
 from bench import data

@@ -16,12 +16,12 @@ from typing import Any
 
 from app.auth.actor import CLI_ACTOR
 from app.client import ClaimTrackerClient
-from app.db import Database, make_engine
+from app.core.db import Database, make_engine
 from app.imports import service
 from app.imports.csv_mapping import Mapping, read_csv
 from app.imports.models import OnError
 from app.main import tune_garbage_collector
-from app.migrate import upgrade
+from app.schema.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 # The shared data, as the tests find it (tests/shared_data.py): never in the repository.

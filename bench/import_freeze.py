@@ -129,7 +129,7 @@ def idle(base_url: str) -> Measured:
 def run(rounds: int) -> list[Measured]:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from app.migrate import upgrade
+    from app.schema.migrate import upgrade
     from tests.conftest import new_key_in
     from tests.servers import running_server
 

@@ -24,7 +24,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from app.auth import service as auth_service
-from app.db import Database, make_engine
+from app.core.db import Database, make_engine
 from bench import data, history_cost, import_bench
 from bench.load import Result, Server, Target, have_wrk, run_load, serve
 
@@ -291,7 +291,7 @@ def render(
         f"- By id: random ids over 1..{spec.claims:,} (wrk Lua script), soft-deleted ones "
         "skipped; the ceiling is requested the same way. The deep page's cursor is built from "
         f"the database for the row after {DEEP_PAGES:,} pages of {LIMIT} (same encoding as "
-        "app/paging.py). No ANALYZE is run on SQLite (the app does not run one); PostgreSQL "
+        "app/core/paging.py). No ANALYZE is run on SQLite (the app does not run one); PostgreSQL "
         "gets VACUUM ANALYZE after the import, as autovacuum would.",
         "",
     ]

@@ -5,8 +5,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection
 
-from app.db import make_engine
-from app.settings import get_settings
+from app.core.db import make_engine
+from app.core.settings import get_settings
 from app.tables import metadata
 
 config = context.config

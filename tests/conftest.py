@@ -26,10 +26,10 @@ with warnings.catch_warnings():
 
 from app.auth import service as auth_service
 from app.auth.actor import Role
-from app.db import Database, make_engine
+from app.core.db import Database, make_engine
+from app.core.settings import Settings
 from app.main import create_app
-from app.migrate import upgrade
-from app.settings import Settings
+from app.schema.migrate import upgrade
 
 PG_URL = os.environ.get("CLAIMS_TEST_PG_URL", "")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from app.base import MAX_ID, MAX_REVISION_ID
-from app.db import Database
+from app.core.base import MAX_ID, MAX_REVISION_ID
+from app.core.db import Database
 
 PROBLEM = "application/problem+json"
 BEFORE_UTC_MIN = "0001-01-01T00:00:00+05:00"  # 0000-12-31T19:00Z: before Python's year 1

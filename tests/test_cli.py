@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.settings import get_settings
+from app.core.settings import get_settings
 
 
 @pytest.fixture

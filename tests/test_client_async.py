@@ -20,10 +20,10 @@ from app.client import (
     TooManyRequests,
     ValidationProblem,
 )
-from app.db import Database
+from app.core.db import Database
+from app.core.settings import Settings
 from app.main import create_app
-from app.migrate import upgrade
-from app.settings import Settings
+from app.schema.migrate import upgrade
 from tests.conftest import bearer, create_key, drop_pg_database, fresh_database_url, new_key_in
 from tests.servers import Server, free_port, running_server
 

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from app.claims import service as claims_service
-from app.db import Database, make_engine
-from app.migrate import upgrade
+from app.core.db import Database, make_engine
+from app.schema.migrate import upgrade
 from tests.conftest import drop_pg_database, fresh_database_url
 
 

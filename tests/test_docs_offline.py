@@ -6,7 +6,7 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from app.api_docs import ASSETS_PATH
+from app.web.api_docs import ASSETS_PATH
 
 # Every URL the page makes the browser load: src=, href= and Swagger UI's `url: '...'`.
 REFERENCE = re.compile(r"""(?:src|href)="([^"]*)"|\burl: '([^']*)'""")

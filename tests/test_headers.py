@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from app.api_docs import ASSETS_PATH
-from app.db import Database
+from app.core.db import Database
+from app.core.settings import Settings
 from app.main import create_app
-from app.settings import Settings
+from app.web.api_docs import ASSETS_PATH
 from tests.conftest import MakeClient
 
 CLAIMS = "/api/v1/claims"

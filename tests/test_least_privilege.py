@@ -22,9 +22,9 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.core.settings import Settings, get_settings
 from app.main import create_app
-from app.migrate import app_role_grants, downgrade
-from app.settings import Settings, get_settings
+from app.schema.migrate import app_role_grants, downgrade
 from tests.conftest import PG_URL, bearer, create_pg_database, drop_pg_database, new_key_in
 from tests.imports.test_router import RECORDS, ndjson
 
@@ -250,7 +250,7 @@ class TestTheGrantCommand:
         assert output.splitlines() == [f"{s};" for s in app_role_grants("claims_app")]
 
     def test_the_deploy_guide_lists_the_same_statements(self) -> None:
-        from app.migrate import project_root
+        from app.schema.migrate import project_root
 
         guide = (project_root() / "docs" / "deploy.md").read_text(encoding="utf-8")
         for statement in app_role_grants("claims_app"):

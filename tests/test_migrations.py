@@ -8,8 +8,8 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from app.db import make_engine
-from app.migrate import alembic_config, downgrade, upgrade
+from app.core.db import make_engine
+from app.schema.migrate import alembic_config, downgrade, upgrade
 from tests.conftest import BACKENDS, drop_pg_database, fresh_database_url
 
 APPEND_ONLY_GUARDS = "5e1f0a7c2b94"  # 2026-11-30_append_only_guards.py

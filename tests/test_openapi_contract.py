@@ -19,10 +19,10 @@ from schemathesis.engine import Status, events, from_schema
 
 import tests.contract.hooks  # noqa: F401  (registers the project's own check)
 from app.auth.actor import Role
-from app.db import Database, make_engine
+from app.core.db import Database, make_engine
+from app.core.settings import Settings
 from app.main import create_app
-from app.migrate import upgrade
-from app.settings import Settings
+from app.schema.migrate import upgrade
 from tests.conftest import create_key, drop_pg_database, fresh_database_url
 
 CONFIG_PATH = Path(__file__).parent.parent / "schemathesis.toml"

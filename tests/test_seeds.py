@@ -10,9 +10,9 @@ from starlette.testclient import TestClient
 
 from app.claims.models import Appearance, Claim, Evidence
 from app.history.models import Revision
-from app.migrate import project_root
 from app.outlets.models import Outlet
-from app.seeding import SeedError, load_seeds, read_seed_data
+from app.schema.migrate import project_root
+from app.seeding.seeds import SeedError, load_seeds, read_seed_data
 from app.sources.models import Source
 from app.speakers.models import Speaker
 from tests.shared_data import shared_path

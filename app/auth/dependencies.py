@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from app import errors
 from app.auth import service
 from app.auth.actor import ANONYMOUS, Actor, Role
-from app.db import database_of
-from app.reads import run_read
+from app.core import errors
+from app.core.db import database_of
+from app.web.reads import run_read
 
 
 class RoleRequirement:

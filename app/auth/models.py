@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlmodel import Field, SQLModel
 
 from app.auth.actor import Role
-from app.base import enum_type
+from app.core.base import enum_type
 
 
 class KeyRole(StrEnum):

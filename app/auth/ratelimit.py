@@ -24,8 +24,8 @@ from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from app import errors
-from app.settings import Settings
+from app.core import errors
+from app.core.settings import Settings
 
 _LOCKED_OUT = "Too many failed authentications from this address"
 _TOO_MANY = "Too many requests"

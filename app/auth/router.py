@@ -8,10 +8,10 @@ from starlette.responses import Response
 from app.auth import service
 from app.auth.dependencies import AdminActor
 from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
-from app.base import MAX_ID, Page
-from app.db import SessionDep, WriteSessionDep
-from app.openapi import BODY, LOCATION, PARAMS, ROLE, ok, responses
-from app.responses import page_response, resource_response
+from app.core.base import MAX_ID, Page
+from app.core.db import SessionDep, WriteSessionDep
+from app.web.openapi import BODY, LOCATION, PARAMS, ROLE, ok, responses
+from app.web.responses import page_response, resource_response
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 KeyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The key's id.")]

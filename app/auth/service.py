@@ -29,10 +29,10 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session, col, select
 
-from app import errors
 from app.auth.actor import Actor, Role
 from app.auth.models import ApiKey, KeyRole
-from app.base import utcnow
+from app.core import errors
+from app.core.base import utcnow
 
 log = logging.getLogger("app.auth")
 

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from app.claims.models import Claim
-from app.db import SessionDep
+from app.core.db import SessionDep
 from app.history.tracked import get_entity
 from app.history.views import EntityId
 

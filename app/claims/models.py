@@ -8,10 +8,10 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 from sqlalchemy import JSON, Column, Index, PrimaryKeyConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.base import MAX_ID, DbId, HttpUrl, LanguageTag, UtcDatetime, enum_type
+from app.core.base import MAX_ID, DbId, HttpUrl, LanguageTag, UtcDatetime, enum_type
+from app.core.paging import PageQuery
 from app.history.schemas import Reason
 from app.history.tracked import Tracked
-from app.paging import PageQuery
 
 Topic = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)

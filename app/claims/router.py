@@ -6,9 +6,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from app import errors
 from app.auth.dependencies import READER, CheckerActor, EditorActor
-from app.base import MAX_ID, Page
 from app.claims import service
 from app.claims.dependencies import CurrentClaim
 from app.claims.models import (
@@ -25,13 +23,14 @@ from app.claims.models import (
     EvidenceUpdate,
     StatusChange,
 )
-from app.db import Database, SessionDep, WriteSessionDep, database_of
-from app.deps import ExpectDep, OptionalExpectDep
+from app.core import errors
+from app.core.base import MAX_ID, Page
+from app.core.db import Database, SessionDep, WriteSessionDep, database_of
 from app.history.models import EntityType
 from app.history.schemas import Reason
 from app.history.tracked import get_entity
 from app.history.views import AsOf, EntityId, add_tracked_routes, as_of_response
-from app.openapi import (
+from app.web.openapi import (
     BODY,
     ENTITY,
     ETAG,
@@ -44,8 +43,9 @@ from app.openapi import (
     ok,
     responses,
 )
-from app.reads import run_driver_read, run_read
-from app.responses import page_response, resource_response
+from app.web.preconditions import ExpectDep, OptionalExpectDep
+from app.web.reads import run_driver_read, run_read
+from app.web.responses import page_response, resource_response
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 PartId = Annotated[int, Path(ge=1, le=MAX_ID)]

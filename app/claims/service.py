@@ -9,9 +9,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Connection, delete, func, text
 from sqlmodel import Session, SQLModel, col, select
 
-from app import errors
 from app.auth.actor import Actor, Role
-from app.base import utcnow
 from app.claims import settlement
 from app.claims.models import (
     MAX_APPEARANCES,
@@ -31,16 +29,18 @@ from app.claims.models import (
     ReviewState,
     StatusChange,
 )
-from app.db import in_chunks
+from app.core import errors
+from app.core.base import utcnow
+from app.core.db import in_chunks
+from app.core.paging import fetch_page, pick_sort, sort_keys
 from app.history import service as history_service
 from app.history import writes
 from app.history.models import EntityType, RevisionAction
 from app.history.tracked import load_for_write
 from app.outlets.models import Outlet
-from app.paging import fetch_page, pick_sort, sort_keys
-from app.responses import RowJson
 from app.sources.models import Source
 from app.speakers.models import Speaker
+from app.web.responses import RowJson
 
 ENTITY = EntityType.claim
 NOT_NULL = frozenset({"statement", "language", "topics"})

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from app.claims.models import ClaimStatus, ReviewState
-from app.db import in_chunks
+from app.core.db import in_chunks
 from app.history.models import EntityType, Revision
 
 # Appearances are not here: they say where the claim circulated, not what was said or whether

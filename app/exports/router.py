@@ -7,10 +7,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from app.auth.dependencies import READER
-from app.db import database_of
+from app.core.db import database_of
 from app.exports import service
 from app.history.views import EntityId
-from app.openapi import ENTITY, KEYED, PARAMS, responses
+from app.web.openapi import ENTITY, KEYED, PARAMS, responses
 
 router = APIRouter(tags=["exports"])
 

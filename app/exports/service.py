@@ -11,17 +11,17 @@ import orjson
 import sqlalchemy as sa
 from pydantic import Field
 
-from app import errors
 from app.claims import service as claims_service
 from app.claims import settlement
 from app.claims.models import Appearance, ClaimQuery, Evidence
-from app.db import Database
+from app.core import errors
+from app.core.db import Database
+from app.core.paging import pick_sort
+from app.core.text import FORMULA_TRIGGERS
 from app.exports import claimreview
 from app.outlets.models import Outlet
-from app.paging import pick_sort
 from app.sources.models import Source
 from app.speakers.models import Speaker
-from app.text import FORMULA_TRIGGERS
 
 PAGE = 200
 speaker_table = Speaker.__table__  # type: ignore[attr-defined]
@@ -178,7 +178,7 @@ def import_record(claim: dict[str, Any], related: dict[str, Any]) -> dict[str, A
     return {k: v for k, v in record.items() if v is not None}
 
 
-# Every cell that starts with a formula trigger (app/text.py) gets a leading ' (shown as
+# Every cell that starts with a formula trigger (app/core/text.py) gets a leading ' (shown as
 # text), and every data cell is quoted, so a spreadsheet that splits on another delimiter (a
 # Dutch Excel splits on ;) cannot start a new cell mid-value. All columns are text, so the rule
 # has no exceptions: a statement "-3% growth" exports as '-3% growth.

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstrain
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from app.base import enum_type
+from app.core.base import enum_type
 
 # JSONB on PostgreSQL (indexable, compact); JSON text on SQLite. Hashes never read it back as JSON
 # text, so JSONB's key reordering does not matter.

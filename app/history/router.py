@@ -9,14 +9,14 @@ from starlette.responses import Response
 
 from app.auth.actor import Role
 from app.auth.dependencies import READER, require
-from app.base import MAX_REVISION_ID
-from app.db import DatabaseDep, SessionDep
+from app.core.base import MAX_REVISION_ID
+from app.core.db import DatabaseDep, SessionDep
+from app.core.paging import MAX_LIMIT
 from app.history import service as history_service
 from app.history.models import EntityType, RevisionPublic, VerifyReport
 from app.history.verify import verify_history
-from app.openapi import KEYED, LINK, PARAMS, ROLE, ok, responses
-from app.paging import MAX_LIMIT
-from app.responses import next_link, resource_response
+from app.web.openapi import KEYED, LINK, PARAMS, ROLE, ok, responses
+from app.web.responses import next_link, resource_response
 
 router = APIRouter(tags=["history"])
 

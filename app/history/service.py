@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Table, insert, text
 from sqlmodel import Session, col, select
 
-from app import errors
 from app.auth.actor import Actor
-from app.base import utcnow
+from app.core import errors
+from app.core.base import utcnow
 from app.history.hashing import revision_hash
 from app.history.models import SCHEMA_VERSION, EntityType, Revision, RevisionAction
 from app.history.tracked import Tracked, diff_snapshots

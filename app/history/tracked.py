@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import ORMExecuteState, declared_attr
 from sqlmodel import Field, Session, SQLModel, select
 
-from app import errors
+from app.core import errors
 
 TRACKING_FIELDS = frozenset({"id", "version", "head_hash", "created_at", "updated_at"})
 

@@ -9,17 +9,17 @@ from pydantic import BaseModel
 from sqlmodel import Session
 from starlette.responses import Response
 
-from app import errors
 from app.auth.dependencies import READER, CheckerActor, EditorActor
-from app.base import MAX_ID, Page, checked_utc
-from app.db import SessionDep, WriteSessionDep
-from app.deps import ExpectDep
+from app.core import errors
+from app.core.base import MAX_ID, Page, checked_utc
+from app.core.db import SessionDep, WriteSessionDep
+from app.core.paging import MAX_LIMIT, SortKey, decode_cursor, encode_cursor
 from app.history import service as history_service
 from app.history.models import DiffPublic, EntityType, Revision, RevisionPublic
 from app.history.schemas import Reason, ReasonIn, RevertIn
 from app.history.tracked import Tracked, get_entity
 from app.history.writes import TrackedWrites
-from app.openapi import (
+from app.web.openapi import (
     BODY,
     ENTITY,
     ETAG,
@@ -33,8 +33,8 @@ from app.openapi import (
     ok,
     responses,
 )
-from app.paging import MAX_LIMIT, SortKey, decode_cursor, encode_cursor
-from app.responses import page_response, resource_response
+from app.web.preconditions import ExpectDep
+from app.web.responses import page_response, resource_response
 
 EntityId = Annotated[int, Path(ge=1, le=MAX_ID, description="The entity's id.")]
 # A version is an INTEGER column too.

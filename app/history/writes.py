@@ -13,9 +13,9 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import insert
 from sqlmodel import Session
 
-from app import errors
 from app.auth.actor import Actor
-from app.base import utcnow
+from app.core import errors
+from app.core.base import utcnow
 from app.history import service as history_service
 from app.history.models import EntityType, RevisionAction
 from app.history.tracked import TRACKING_FIELDS, Tracked, check_version, load_for_write

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from app.text import FORMULA_TRIGGERS
+from app.core.text import FORMULA_TRIGGERS
 
 FIELDS = (
     "external_id",

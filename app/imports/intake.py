@@ -11,9 +11,9 @@ from typing import Any
 
 import orjson
 
-from app import errors
 from app.auth.actor import Actor
-from app.db import Database
+from app.core import errors
+from app.core.db import Database
 from app.imports import claimreview, service
 from app.imports.models import NDJSON_MEDIA_TYPE, ImportFormat, OnError
 

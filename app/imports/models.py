@@ -10,8 +10,8 @@ from sqlalchemy import Column, Index, LargeBinary
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from app.base import HttpUrl, LanguageTag, UtcDatetime
 from app.claims.models import MAX_APPEARANCES, AppearanceRole, ClaimStatus, Stance, Topic
+from app.core.base import HttpUrl, LanguageTag, UtcDatetime
 from app.outlets.models import OutletKind
 from app.speakers.models import Alias, SpeakerKind
 

@@ -29,9 +29,7 @@ from sqlalchemy import Connection, Transaction, func, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app import errors
 from app.auth.actor import Actor, Role
-from app.base import utcnow
 from app.claims import service as claims_service
 from app.claims.models import (
     MAX_APPEARANCES,
@@ -43,7 +41,10 @@ from app.claims.models import (
     EvidenceCreate,
     StatusChange,
 )
-from app.db import BEGIN_IMMEDIATE, Database, in_chunks
+from app.core import errors
+from app.core.base import utcnow
+from app.core.db import BEGIN_IMMEDIATE, Database, in_chunks
+from app.core.text import fold
 from app.history.writes import NO_PRECONDITION, Row
 from app.imports.models import (
     IdempotencyKey,
@@ -61,7 +62,6 @@ from app.sources import service as sources_service
 from app.sources.models import Source, SourceCreate
 from app.speakers import service as speakers_service
 from app.speakers.models import Speaker, SpeakerCreate
-from app.text import fold
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 # PostgreSQL: batches run one at a time (SQLite's BEGIN IMMEDIATE already does this), so a

@@ -6,9 +6,9 @@ from enum import StrEnum
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
-from app.base import CountryCode, DomainName, LanguageTag, UtcDatetime, enum_type
+from app.core.base import CountryCode, DomainName, LanguageTag, UtcDatetime, enum_type
+from app.core.paging import PageQuery
 from app.history.tracked import Tracked
-from app.paging import PageQuery
 
 
 class OutletKind(StrEnum):

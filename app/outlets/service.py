@@ -5,12 +5,12 @@ from typing import Any
 
 from sqlalchemy import Connection, func
 
+from app.core.paging import fetch_page, pick_sort, sort_keys
+from app.core.text import like_pattern
 from app.history import writes
 from app.history.models import EntityType
 from app.outlets.models import Outlet, OutletQuery, OutletUpdate
-from app.paging import fetch_page, pick_sort, sort_keys
-from app.responses import RowJson
-from app.text import like_pattern
+from app.web.responses import RowJson
 
 ENTITY = EntityType.outlet
 NOT_NULL = frozenset({"name", "kind"})

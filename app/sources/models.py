@@ -5,9 +5,9 @@ from datetime import datetime
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
-from app.base import MAX_ID, DbId, HttpUrl, LanguageTag, UtcDatetime
+from app.core.base import MAX_ID, DbId, HttpUrl, LanguageTag, UtcDatetime
+from app.core.paging import PageQuery
 from app.history.tracked import Tracked
-from app.paging import PageQuery
 
 
 class SourceBase(SQLModel):

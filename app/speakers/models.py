@@ -8,9 +8,9 @@ from pydantic import ConfigDict, StringConstraints
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from app.base import CountryCode, UtcDatetime, enum_type
+from app.core.base import CountryCode, UtcDatetime, enum_type
+from app.core.paging import PageQuery
 from app.history.tracked import Tracked
-from app.paging import PageQuery
 
 Alias = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 

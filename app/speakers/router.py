@@ -6,13 +6,13 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.auth.dependencies import READER
-from app.base import Page
+from app.core.base import Page
 from app.history.models import EntityType
 from app.history.views import add_tracked_routes
-from app.openapi import KEYED, LINK, PARAMS, ok, responses
-from app.reads import run_read
 from app.speakers import service
 from app.speakers.models import Speaker, SpeakerCreate, SpeakerPublic, SpeakerQuery, SpeakerUpdate
+from app.web.openapi import KEYED, LINK, PARAMS, ok, responses
+from app.web.reads import run_read
 
 router = APIRouter(prefix="/speakers", tags=["speakers"])
 

@@ -6,14 +6,14 @@ from typing import Any
 from sqlalchemy import Connection, delete, exists, func, insert, select
 from sqlmodel import Session
 
-from app import errors
-from app.db import in_chunks
+from app.core import errors
+from app.core.db import in_chunks
+from app.core.paging import fetch_page, pick_sort, sort_keys
+from app.core.text import fold, like_pattern
 from app.history import writes
 from app.history.models import EntityType
-from app.paging import fetch_page, pick_sort, sort_keys
-from app.responses import RowJson
 from app.speakers.models import Speaker, SpeakerAlias, SpeakerQuery, SpeakerUpdate
-from app.text import fold, like_pattern
+from app.web.responses import RowJson
 
 ENTITY = EntityType.speaker
 NOT_NULL = frozenset({"name", "kind", "aliases"})

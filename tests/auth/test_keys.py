@@ -16,9 +16,9 @@ from app.auth import service as auth_service
 from app.auth.actor import Role
 from app.auth.models import ApiKey
 from app.cli import cli
-from app.db import Database
+from app.core.db import Database
+from app.core.settings import Settings, get_settings
 from app.main import create_app
-from app.settings import Settings, get_settings
 from tests.conftest import MakeClient, bearer, create_key
 
 KEYS = "/api/v1/keys"
@@ -128,7 +128,7 @@ class TestKeyService:
             assert auth_service.authenticate(session, raw) is None
 
     def test_a_key_cannot_hold_the_system_role(self, db: Database) -> None:
-        from app.errors import RuleViolation
+        from app.core.errors import RuleViolation
 
         with db.session(write=True) as session, pytest.raises(RuleViolation):
             auth_service.create_key(session, "sneaky", Role.system)

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from fastapi.routing import iter_route_contexts
 
-from app.api_docs import ASSETS_PATH
 from app.auth.actor import Role
 from app.auth.dependencies import RoleRequirement
+from app.core.settings import Settings
 from app.main import create_app
-from app.settings import Settings
+from app.web.api_docs import ASSETS_PATH
 from tests.conftest import MakeClient, bearer, create_key
 
 PUBLIC = {"/healthz", "/readyz", "/api/v1/healthz", "/api/v1/readyz"}

@@ -14,9 +14,9 @@ from starlette.testclient import TestClient
 
 from app.auth import ratelimit
 from app.auth.actor import Role
-from app.db import Database
+from app.core.db import Database
+from app.core.settings import Settings
 from app.main import create_app
-from app.settings import Settings
 from tests.conftest import bearer, create_key
 
 CLAIMS = "/api/v1/claims"

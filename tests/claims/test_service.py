@@ -3,9 +3,9 @@
 import pytest
 from sqlmodel import Session
 
-from app import errors
 from app.claims import service as claims_service
 from app.claims.models import ClaimCreate, ClaimUpdate, StatusChange
+from app.core import errors
 from app.history.writes import NO_PRECONDITION, Expect
 from tests import factories
 from tests.factories import ACTOR

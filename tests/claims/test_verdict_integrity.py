@@ -8,7 +8,6 @@ import orjson
 import pytest
 from sqlmodel import Session, col, select
 
-from app import errors
 from app.auth.actor import Actor, Role
 from app.claims import service as claims_service
 from app.claims import settlement
@@ -20,7 +19,8 @@ from app.claims.models import (
     EvidenceUpdate,
     StatusChange,
 )
-from app.db import Database
+from app.core import errors
+from app.core.db import Database
 from app.exports import service as exports_service
 from app.history import service as history_service
 from app.history import writes

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from app.migrate import upgrade
+from app.schema.migrate import upgrade
 from tests.conftest import PG_URL, drop_pg_database, fresh_database_url, new_key_in
 from tests.servers import ROOT, running_server
 

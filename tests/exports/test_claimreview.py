@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.testclient import TestClient
 
 from app.auth.actor import Role
-from app.settings import Settings
+from app.core.settings import Settings
 from tests.conftest import MakeClient
 
 HOSTILE = {"Host": "evil.example"}

@@ -16,10 +16,10 @@ from sqlalchemy.engine import make_url
 
 from app.claims import service as claims_service
 from app.claims.models import ClaimUpdate
-from app.db import Database, make_engine
+from app.core.db import Database, make_engine
 from app.history.verify import verify_history
 from app.history.writes import NO_PRECONDITION
-from app.migrate import upgrade
+from app.schema.migrate import upgrade
 from tests import factories
 from tests.conftest import BACKENDS, PG_URL, drop_pg_database, fresh_database_url
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.migrate import upgrade
+from app.schema.migrate import upgrade
 from tests.conftest import PG_URL, create_pg_database, drop_pg_database, new_key_in
 from tests.servers import Server, running_server
 

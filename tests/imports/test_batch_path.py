@@ -13,17 +13,17 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from app import errors
 from app.auth.actor import CLI_ACTOR
 from app.claims import service as claims_service
 from app.claims.models import Claim, ClaimCreate
-from app.db import BEGIN_IMMEDIATE, Database, make_engine
+from app.core import errors
+from app.core.db import BEGIN_IMMEDIATE, Database, make_engine
 from app.history.models import Revision
 from app.history.verify import verify_history
 from app.history.writes import plain_snapshot
 from app.imports import service as imports_service
 from app.imports.models import OnError
-from app.migrate import upgrade
+from app.schema.migrate import upgrade
 from app.speakers.models import Speaker
 from tests.conftest import drop_pg_database, fresh_database_url
 

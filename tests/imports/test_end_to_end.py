@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.client import ClaimTrackerClient
-from app.db import Database, make_engine
-from app.migrate import upgrade
-from app.seeding import load_seeds
+from app.core.db import Database, make_engine
+from app.schema.migrate import upgrade
+from app.seeding.seeds import load_seeds
 from tests.conftest import drop_pg_database, fresh_database_url, new_key_in
 from tests.imports import liar_rows
 from tests.servers import ROOT, Server, running_server

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from app.auth.actor import Role
-from app.base import utcnow
 from app.claims.models import MAX_APPEARANCES
-from app.db import Database
+from app.core.base import utcnow
+from app.core.db import Database
 from app.imports import claimreview, intake
 from app.imports.models import IdempotencyKey
 from tests.conftest import MakeClient

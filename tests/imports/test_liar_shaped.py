@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.client import ClaimTrackerClient
-from app.db import Database
+from app.core.db import Database
 from app.imports import importer
 from app.imports.csv_mapping import Mapping, MappingError, RowError, read_csv
 from app.imports.models import ImportRecord

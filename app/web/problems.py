@@ -1,7 +1,7 @@
-"""Application errors and their RFC 9457 problem+json rendering.
+"""RFC 9457 problem+json: every error the app can meet, rendered as a problem document.
 
-Services raise ``AppError`` subclasses (never ``HTTPException``); the handlers here turn every
-error the app can meet, including framework and database ones, into a problem document.
+The exception classes live in ``app/core/errors.py`` (no web import); this module, beside the
+app factory, turns them and the framework's and database's own errors into responses.
 """
 
 import logging
@@ -20,101 +20,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import compile_path
 
+from app.core.errors import AppError
+
 log = logging.getLogger("app.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-
-
-class AppError(Exception):
-    status: int = 500
-    slug: str = "internal-error"
-    title: str = "Internal Server Error"
-
-    def __init__(
-        self,
-        detail: str | None = None,
-        *,
-        errors: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(detail or self.title)
-        self.detail = detail
-        self.errors = errors
-        self.headers = headers or {}
-        self.extra = extra
-
-
-class BadRequest(AppError):
-    status, slug, title = 400, "bad-request", "Bad Request"
-
-
-class Unauthorized(AppError):
-    """No key, or one that is malformed, unknown or revoked (401, with a Bearer challenge)."""
-
-    status, slug, title = 401, "unauthorized", "Unauthorized"
-
-    def __init__(self, detail: str, **extra: Any) -> None:
-        super().__init__(
-            detail, headers={"WWW-Authenticate": 'Bearer realm="claimtracker"'}, **extra
-        )
-
-
-class Forbidden(AppError):
-    """A known caller whose role may not do this (403)."""
-
-    status, slug, title = 403, "forbidden", "Forbidden"
-
-
-class NotFound(AppError):
-    status, slug, title = 404, "not-found", "Not Found"
-
-
-class Conflict(AppError):
-    status, slug, title = 409, "conflict", "Conflict"
-
-
-class Gone(AppError):
-    status, slug, title = 410, "gone", "Gone"
-
-
-class PreconditionFailed(AppError):
-    status, slug, title = 412, "precondition-failed", "Precondition Failed"
-
-
-class PayloadTooLarge(AppError):
-    status, slug, title = 413, "payload-too-large", "Content Too Large"
-
-
-class UnsupportedMediaType(AppError):
-    status, slug, title = 415, "unsupported-media-type", "Unsupported Media Type"
-
-
-class RuleViolation(AppError):
-    """A request that is well-formed but breaks a rule of the desk (422)."""
-
-    status, slug, title = 422, "rule-violation", "Unprocessable Content"
-
-    def __init__(self, detail: str, *, rule: str, field: str | None = None, **extra: Any) -> None:
-        errors = [{"loc": ["body", field] if field else ["body"], "msg": detail, "type": rule}]
-        super().__init__(detail, errors=errors, rule=rule, **extra)
-
-
-class ImportRefused(AppError):
-    """An all-or-nothing import batch with failed records (422): ``errors`` has every one."""
-
-    status, slug, title = 422, "import-refused", "Unprocessable Content"
-
-
-class PreconditionRequired(AppError):
-    status, slug, title = 428, "precondition-required", "Precondition Required"
-
-
-class TooManyRequests(AppError):
-    status, slug, title = 429, "too-many-requests", "Too Many Requests"
-
-    def __init__(self, detail: str, *, retry_after: int) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
 
 
 def problem_response(

@@ -15,8 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from app.core.settings import Settings, get_settings
 from app.history.tracked import refuse_bulk_writes
-from app.settings import Settings, get_settings
 
 T = TypeVar("T")
 BEGIN_IMMEDIATE = "claims_begin_immediate"

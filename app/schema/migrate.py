@@ -12,7 +12,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-SOURCE_ROOT = Path(__file__).resolve().parent.parent
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def project_root() -> Path:
@@ -78,7 +78,7 @@ def app_role_grants(role: str) -> list[str]:
 
 def migration_database_url() -> str:
     """The owner's URL: CLAIMS_MIGRATION_DATABASE_URL, else CLAIMS_DATABASE_URL."""
-    from app.settings import get_settings
+    from app.core.settings import get_settings
 
     settings = get_settings()
     return settings.migration_database_url or settings.database_url

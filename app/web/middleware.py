@@ -8,7 +8,7 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import problem_response
+from app.web.problems import problem_response
 
 REQUEST_ID_HEADER = "X-Request-ID"
 CLIENT_REQUEST_ID_HEADER = "X-Client-Request-ID"

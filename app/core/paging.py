@@ -16,8 +16,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, Connection, and_, literal, tuple_
 from sqlalchemy.sql.elements import UnaryExpression
 
-from app import errors
-from app.base import MAX_ID, checked_utc
+from app.core import errors
+from app.core.base import MAX_ID, checked_utc
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50

@@ -32,7 +32,7 @@ from starlette.responses import Response
 from app.history.tracked import etag
 
 if TYPE_CHECKING:
-    from app.db import Database
+    from app.core.db import Database
 
 M = TypeVar("M", bound=BaseModel)
 JSON_MEDIA_TYPE = "application/json"

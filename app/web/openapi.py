@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.actor import Role
 from app.auth.dependencies import RoleRequirement
-from app.deps import get_expect
-from app.errors import PROBLEM_MEDIA_TYPE
+from app.web.preconditions import get_expect
+from app.web.problems import PROBLEM_MEDIA_TYPE
 
 PROBLEM_REF = "#/components/schemas/Problem"
 BEARER = "bearer"

@@ -26,9 +26,9 @@ from app.claims.models import (
     StatusChange,
 )
 from app.history.writes import NO_PRECONDITION, TrackedService
-from app.migrate import project_root
 from app.outlets import service as outlets_service
 from app.outlets.models import OutletCreate
+from app.schema.migrate import project_root
 from app.sources import service as sources_service
 from app.sources.models import SourceCreate
 from app.speakers import service as speakers_service

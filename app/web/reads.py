@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from app.db import Database, database_of
+from app.core.db import Database, database_of
 
 R = TypeVar("R")
 

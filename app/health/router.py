@@ -8,8 +8,8 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from app.db import Database, DatabaseDep
-from app.openapi import problem_responses
+from app.core.db import Database, DatabaseDep
+from app.web.openapi import problem_responses
 
 router = APIRouter(tags=["health"])
 
@@ -19,7 +19,7 @@ def migration_head() -> str | None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from app.migrate import alembic_config
+    from app.schema.migrate import alembic_config
 
     config: Config = alembic_config()
     return ScriptDirectory.from_config(config).get_current_head()
