@@ -3,9 +3,8 @@ from typing import Annotated
 from fastapi import Depends
 
 from app.claims.models import Claim
-from app.core.db import SessionDep
-from app.history.tracked import get_entity
-from app.history.views import EntityId
+from app.tracked.lookup import get_entity
+from app.web.dependencies import EntityId, SessionDep
 
 
 def get_current_claim(session: SessionDep, entity_id: EntityId) -> Claim:

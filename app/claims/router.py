@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.auth.dependencies import READER, CheckerActor, EditorActor
@@ -23,13 +22,20 @@ from app.claims.models import (
     EvidenceUpdate,
     StatusChange,
 )
-from app.core import errors
 from app.core.base import MAX_ID, Page
-from app.core.db import Database, SessionDep, WriteSessionDep, database_of
 from app.history.models import EntityType
-from app.history.schemas import Reason
-from app.history.tracked import get_entity
-from app.history.views import AsOf, EntityId, add_tracked_routes, as_of_response
+from app.history.router import history_routes
+from app.history.schemas import ReasonIn, RevertIn
+from app.tracked.lookup import require_present
+from app.web.dependencies import (
+    AsOf,
+    EntityId,
+    OptionalReasonQuery,
+    ReasonQuery,
+    SessionDep,
+    WriteSessionDep,
+    database_of,
+)
 from app.web.openapi import (
     BODY,
     ENTITY,
@@ -44,13 +50,30 @@ from app.web.openapi import (
     responses,
 )
 from app.web.preconditions import ExpectDep, OptionalExpectDep
-from app.web.reads import run_driver_read, run_read
-from app.web.responses import page_response, resource_response
+from app.web.reads import as_of_response
+from app.web.responses import (
+    etag,
+    page_response,
+    resource_response,
+    row_response,
+    rows_page_response,
+)
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 PartId = Annotated[int, Path(ge=1, le=MAX_ID)]
-ReasonQuery = Annotated[Reason, Query(description="Why, for the history (required).")]
-OptionalReasonQuery = Annotated[Reason | None, Query(description="Why, for the history.")]
+CLAIMS = service.CLAIMS
+WRITTEN = ok(ETag=ETAG)
+
+
+def _claim(claim: Claim, status_code: int = 200) -> Response:
+    """The claim with its ETag (and, when just created, its Location)."""
+    headers = {"Location": f"/api/v1/claims/{claim.id}"} if status_code == 201 else None
+    return resource_response(
+        ClaimPublic.model_validate(claim),
+        version=claim.version,
+        status_code=status_code,
+        headers=headers,
+    )
 
 
 @router.get(
@@ -61,16 +84,10 @@ OptionalReasonQuery = Annotated[Reason | None, Query(description="Why, for the h
     dependencies=[READER],
 )
 async def list_claims(request: Request, query: Annotated[ClaimQuery, Query()]) -> Response:
-    rows, next_cursor = await run_read(request, lambda conn: service.list_claims(conn, query))
-    return service.ROWS.page_response(request.url, rows, next_cursor)
-
-
-def _claim_as_of(database: Database, entity_id: int, as_of: str) -> Response:
-    with database.session() as session:
-        claim = get_entity(session, Claim, entity_id, allow_deleted=True)
-        return as_of_response(
-            session, claim, entity_type=EntityType.claim, as_of=as_of, public_model=ClaimAsOf
-        )
+    rows, next_cursor = await database_of(request).read(
+        lambda conn: service.list_claims(conn, query)
+    )
+    return rows_page_response(service.ROWS, request.url, rows, next_cursor)
 
 
 @router.get(
@@ -89,32 +106,108 @@ def _claim_as_of(database: Database, entity_id: int, as_of: str) -> Response:
     dependencies=[READER],
 )
 async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) -> Response:
+    database = database_of(request)
     if as_of is not None:
-        return await run_in_threadpool(_claim_as_of, database_of(request), entity_id, as_of)
-    row = await run_driver_read(
-        request, lambda database: service.ROWS.fetch_by_id(database, entity_id)
-    )
-    if row is None:
-        raise errors.NotFound(f"No claim with id {entity_id}.")
-    if row["deleted_at"] is not None:
-        raise errors.Gone(
-            f"claim {entity_id} was deleted; its history is still readable.",
-            deleted_at=str(row["deleted_at"]),
+        return await database.read(
+            lambda conn: as_of_response(
+                conn,
+                Claim,
+                entity_id,
+                entity_type=EntityType.claim,
+                as_of=as_of,
+                public_model=ClaimAsOf,
+            )
         )
-    return service.ROWS.mapping_response(row)
+    # The hottest read: driver SQL, the row straight to JSON.
+    row = await database.read_driver(lambda db: service.ROWS.fetch_by_id(db, entity_id))
+    found = require_present(
+        row, "claim", entity_id, deleted_at=row["deleted_at"] if row is not None else None
+    )
+    return row_response(service.ROWS, found)
 
 
-add_tracked_routes(
-    router,
-    noun="claim",
-    entity_type=EntityType.claim,
-    model=Claim,
-    public_model=ClaimPublic,
-    create_model=ClaimCreate,
-    update_model=ClaimUpdate,
-    service=service.WRITES,
-    include_read=False,
+@router.post(
+    "",
+    status_code=201,
+    response_model=ClaimPublic,
+    summary="Create a claim",
+    responses=responses(ROLE, BODY, 409, ok=ok(201, ETag=ETAG, Location=LOCATION)),
 )
+def create_claim(session: WriteSessionDep, actor: CheckerActor, body: ClaimCreate) -> Response:
+    return _claim(CLAIMS.create(session, body, actor=actor), 201)
+
+
+@router.patch(
+    "/{entity_id}",
+    response_model=ClaimPublic,
+    summary="Change a claim (If-Match required)",
+    responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=WRITTEN),
+)
+def update_claim(
+    session: WriteSessionDep,
+    actor: CheckerActor,
+    expect: ExpectDep,
+    entity_id: EntityId,
+    body: ClaimUpdate,
+    reason: OptionalReasonQuery = None,
+) -> Response:
+    claim = CLAIMS.update(session, entity_id, body, expect=expect, actor=actor, reason=reason)
+    return _claim(claim)
+
+
+@router.delete(
+    "/{entity_id}",
+    response_model=ClaimPublic,
+    summary="Delete a claim (soft; reason required)",
+    responses=responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=WRITTEN),
+)
+def delete_claim(
+    session: WriteSessionDep,
+    actor: EditorActor,
+    expect: ExpectDep,
+    entity_id: EntityId,
+    reason: ReasonQuery,
+) -> Response:
+    return _claim(CLAIMS.delete(session, entity_id, expect=expect, actor=actor, reason=reason))
+
+
+@router.post(
+    "/{entity_id}/restore",
+    response_model=ClaimPublic,
+    summary="Undo the delete of a claim",
+    responses=responses(ROLE, BODY, 404, IF_MATCH, 409, ok=WRITTEN),
+)
+def restore_claim(
+    session: WriteSessionDep,
+    actor: EditorActor,
+    expect: ExpectDep,
+    entity_id: EntityId,
+    body: ReasonIn,
+) -> Response:
+    claim = CLAIMS.restore(session, entity_id, expect=expect, actor=actor, reason=body.reason)
+    return _claim(claim)
+
+
+@router.post(
+    "/{entity_id}/revert",
+    response_model=ClaimPublic,
+    summary="Bring back an earlier version of a claim",
+    responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=WRITTEN),
+)
+def revert_claim(
+    session: WriteSessionDep,
+    actor: EditorActor,
+    expect: ExpectDep,
+    entity_id: EntityId,
+    body: RevertIn,
+) -> Response:
+    claim = CLAIMS.revert(
+        session, entity_id, body.to_version, expect=expect, actor=actor, reason=body.reason
+    )
+    return _claim(claim)
+
+
+router.include_router(history_routes(EntityType.claim, "claim"))
 
 
 @router.post(
@@ -215,7 +308,7 @@ def remove_evidence(
     claim = service.remove_evidence(
         session, entity_id, evidence_id, expect=expect, actor=actor, reason=reason
     )
-    return Response(status_code=204, headers={"ETag": f'"v{claim.version}"'})
+    return Response(status_code=204, headers={"ETag": etag(claim.version)})
 
 
 # --- appearances ------------------------------------------------------------------------------
@@ -277,4 +370,4 @@ def remove_appearance(
     claim = service.remove_appearance(
         session, entity_id, appearance_id, expect=expect, actor=actor, reason=reason
     )
-    return Response(status_code=204, headers={"ETag": f'"v{claim.version}"'})
+    return Response(status_code=204, headers={"ETag": etag(claim.version)})

@@ -33,14 +33,18 @@ from app.core import errors
 from app.core.base import utcnow
 from app.core.db import in_chunks
 from app.core.paging import fetch_page, pick_sort, sort_keys
+from app.core.rowjson import RowJson
 from app.history import service as history_service
-from app.history import writes
 from app.history.models import EntityType, RevisionAction
-from app.history.tracked import load_for_write
 from app.outlets.models import Outlet
 from app.sources.models import Source
 from app.speakers.models import Speaker
-from app.web.responses import RowJson
+from app.tracked import rows as batch_rows
+from app.tracked.lookup import load_for_write
+from app.tracked.rows import Row
+from app.tracked.service import TrackedService
+from app.tracked.values import changed_fields, plain_snapshot, require_reason, reverted_values
+from app.tracked.versions import Expected
 
 ENTITY = EntityType.claim
 NOT_NULL = frozenset({"statement", "language", "topics"})
@@ -75,7 +79,7 @@ def claim_snapshot(session: Session) -> Callable[[Any], dict[str, Any]]:
     """The claim as history records it: its fields plus its evidence and appearances."""
 
     def snapshot(claim: Claim) -> dict[str, Any]:
-        data = writes.plain_snapshot(claim)
+        data = plain_snapshot(claim)
         data["evidence"] = []
         data["appearances"] = []
         if claim.id is None:
@@ -190,54 +194,93 @@ def _distinct(topics: list[str]) -> list[str]:
 # --- claim writes -----------------------------------------------------------------------------
 
 
-def create_claim(
-    session: Session, claim_in: ClaimCreate, *, actor: Actor, reason: str | None = None
-) -> Claim:
-    _check_references(session, claim_in.model_dump(include={"speaker_id", "outlet_id"}))
-    claim = Claim.model_validate(claim_in)
-    claim.topics = _distinct(claim_in.topics)
-    writes.create(
-        session,
-        claim,
-        entity_type=ENTITY,
-        actor=actor,
-        reason=reason,
-        snapshot=claim_snapshot(session),
-    )
-    _sync_topics(session, claim)
-    session.commit()
-    return claim
+class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
+    """Claims: references checked, topics distinct and indexed, the settled verdict reopened
+    when what it rests on changes."""
+
+    model = Claim
+    entity_type = ENTITY
+    update_model = ClaimUpdate
+    revert_model = ClaimRevertable
+    not_null = NOT_NULL
+
+    def snapshot(self, session: Session, entity: Claim) -> dict[str, Any]:
+        return claim_snapshot(session)(entity)
+
+    def normalize(self, values: dict[str, Any], current: Claim | None) -> dict[str, Any]:
+        if "topics" in values:
+            values = {**values, "topics": _distinct(values["topics"])}
+        return values
+
+    def check_rules(self, session: Session, entity: Claim | None, values: dict[str, Any]) -> None:
+        _check_references(session, values)
+
+    def after_change(self, session: Session, entity: Claim, before: dict[str, Any] | None) -> None:
+        _sync_topics(session, entity, None if before is None else before["topics"])
+
+    def update(
+        self,
+        session: Session,
+        entity_id: int,
+        data: ClaimUpdate,
+        *,
+        expect: Expected,
+        actor: Actor,
+        reason: str | None = None,
+    ) -> Claim:
+        values = self.normalize(changed_fields(data, not_null=self.not_null), None)
+        self.check_rules(session, None, values)
+        claim = self._load(session, entity_id, expect=expect)
+        reason = settlement.reopen_on_basis_change(claim, values, reason)
+        before = self.snapshot(session, claim)
+        if self._change(session, claim, values, before=before, actor=actor, reason=reason):
+            self.after_change(session, claim, before)
+            session.commit()
+        return claim
+
+    def revert(
+        self,
+        session: Session,
+        entity_id: int,
+        to_version: int,
+        *,
+        expect: Expected,
+        actor: Actor,
+        reason: str | None,
+    ) -> Claim:
+        """Bring back a version's fields and verdict; evidence and appearances stay as they
+        are."""
+        claim = self._load(session, entity_id, expect=expect)
+        reason = require_reason(reason, "revert")
+        values = reverted_values(
+            session.connection(), ENTITY, entity_id, to_version, model=ClaimRevertable
+        )
+        _check_references(session, values)
+        check_status_rules(session, claim, values)
+        # Bringing back an old statement under today's settled verdict reopens it like an edit.
+        reason = settlement.reopen_on_basis_change(claim, values, reason)
+        before = self.snapshot(session, claim)
+        if self._change(
+            session,
+            claim,
+            values,
+            before=before,
+            actor=actor,
+            reason=reason,
+            action=RevisionAction.reverted,
+            reverted_to=to_version,
+        ):
+            self.after_change(session, claim, before)
+            session.commit()
+        return claim
 
 
-def update_claim(
-    session: Session,
-    claim_id: int,
-    claim_in: ClaimUpdate,
-    *,
-    expect: writes.Expect,
-    actor: Actor,
-    reason: str | None = None,
-) -> Claim:
-    values = writes.changed_fields(claim_in, not_null=NOT_NULL)
-    _check_references(session, values)
-    if "topics" in values:
-        values["topics"] = _distinct(values["topics"])
-    claim = load_for_write(session, Claim, claim_id)
-    expect.check(claim)
-    reason = settlement.reopen_on_basis_change(claim, values, reason)
-    topics_before = list(claim.topics)
-    if writes.update(
-        session,
-        claim,
-        values,
-        entity_type=ENTITY,
-        actor=actor,
-        reason=reason,
-        snapshot=claim_snapshot(session),
-    ):
-        _sync_topics(session, claim, topics_before)
-        session.commit()
-    return claim
+CLAIMS = ClaimService()
+create_claim = CLAIMS.create
+update_claim = CLAIMS.update
+delete_claim = CLAIMS.delete
+restore_claim = CLAIMS.restore
+revert_claim = CLAIMS.revert
 
 
 def set_status(
@@ -245,24 +288,16 @@ def set_status(
     claim_id: int,
     change: StatusChange,
     *,
-    expect: writes.Expect,
+    expect: Expected,
     actor: Actor,
 ) -> Claim:
     """A verdict, a review move, or both (DESIGN.md, "Verification status and review")."""
     claim = load_for_write(session, Claim, claim_id)
     check_status_permission(claim, change, actor)
-    expect.check(claim)
+    expect.check(claim.version)
     values = status_change_values(claim, change)
     check_status_rules(session, claim, values)
-    if writes.update(
-        session,
-        claim,
-        values,
-        entity_type=ENTITY,
-        actor=actor,
-        reason=change.reason,
-        snapshot=claim_snapshot(session),
-    ):
+    if CLAIMS._change(session, claim, values, actor=actor, reason=change.reason):
         session.commit()
     return claim
 
@@ -343,82 +378,6 @@ def _review_move(claim: ClaimState, target: ReviewState) -> dict[str, Any]:
     return values
 
 
-def delete_claim(
-    session: Session, claim_id: int, *, expect: writes.Expect, actor: Actor, reason: str | None
-) -> Claim:
-    return writes.delete_entity(
-        session,
-        Claim,
-        claim_id,
-        entity_type=ENTITY,
-        expect=expect,
-        actor=actor,
-        reason=reason,
-        snapshot=claim_snapshot(session),
-    )
-
-
-def restore_claim(
-    session: Session, claim_id: int, *, expect: writes.Expect, actor: Actor, reason: str | None
-) -> Claim:
-    return writes.restore_entity(
-        session,
-        Claim,
-        claim_id,
-        entity_type=ENTITY,
-        expect=expect,
-        actor=actor,
-        reason=reason,
-        snapshot=claim_snapshot(session),
-    )
-
-
-def revert_claim(
-    session: Session,
-    claim_id: int,
-    to_version: int,
-    *,
-    expect: writes.Expect,
-    actor: Actor,
-    reason: str | None,
-) -> Claim:
-    """Bring back a version's fields and verdict; evidence and appearances stay as they are."""
-    claim = load_for_write(session, Claim, claim_id)
-    expect.check(claim)
-    reason = writes.require_reason(reason, "revert")
-    values = writes.reverted_values(
-        session, claim, entity_type=ENTITY, to_version=to_version, update_model=ClaimRevertable
-    )
-    _check_references(session, values)
-    check_status_rules(session, claim, values)
-    # Bringing back an old statement under today's settled verdict reopens it like an edit.
-    reason = settlement.reopen_on_basis_change(claim, values, reason)
-    topics_before = list(claim.topics)
-    if writes.update(
-        session,
-        claim,
-        values,
-        entity_type=ENTITY,
-        actor=actor,
-        reason=reason,
-        snapshot=claim_snapshot(session),
-        action=RevisionAction.reverted,
-        reverted_to=to_version,
-    ):
-        _sync_topics(session, claim, topics_before)
-        session.commit()
-    return claim
-
-
-WRITES = writes.TrackedWrites(
-    create=create_claim,
-    update=update_claim,
-    delete=delete_claim,
-    restore=restore_claim,
-    revert=revert_claim,
-)
-
-
 # --- evidence and appearances: each change is one revision of the claim ---------------------
 
 
@@ -427,12 +386,12 @@ def _change_claim_parts(
     claim_id: int,
     mutate: Callable[[Claim], Any],
     *,
-    expect: writes.Expect,
+    expect: Expected,
     actor: Actor,
     reason: str | None,
 ) -> tuple[Claim, Any]:
     claim = load_for_write(session, Claim, claim_id)
-    expect.check(claim)
+    expect.check(claim.version)
     snapshot = claim_snapshot(session)
     before = snapshot(claim)
     result = mutate(claim)
@@ -464,7 +423,7 @@ def add_evidence(
     claim_id: int,
     evidence_in: EvidenceCreate,
     *,
-    expect: writes.Expect,
+    expect: Expected,
     actor: Actor,
     reason: str | None = None,
 ) -> tuple[Claim, Evidence]:
@@ -496,11 +455,11 @@ def update_evidence(
     evidence_id: int,
     evidence_in: EvidenceUpdate,
     *,
-    expect: writes.Expect,
+    expect: Expected,
     actor: Actor,
     reason: str | None = None,
 ) -> tuple[Claim, Evidence]:
-    values = writes.changed_fields(evidence_in, not_null=frozenset({"title", "stance"}))
+    values = changed_fields(evidence_in, not_null=frozenset({"title", "stance"}))
     _check_references(session, values)
 
     def change(claim: Claim) -> Evidence:
@@ -523,11 +482,11 @@ def remove_evidence(
     claim_id: int,
     evidence_id: int,
     *,
-    expect: writes.Expect,
+    expect: Expected,
     actor: Actor,
     reason: str | None,
 ) -> Claim:
-    reason = writes.require_reason(reason, "remove evidence")
+    reason = require_reason(reason, "remove evidence")
 
     def remove(claim: Claim) -> None:
         evidence = _get_part(session, Evidence, evidence_id, claim_id)
@@ -544,7 +503,7 @@ def add_appearance(
     claim_id: int,
     appearance_in: AppearanceCreate,
     *,
-    expect: writes.Expect,
+    expect: Expected,
     actor: Actor,
     reason: str | None = None,
 ) -> tuple[Claim, Appearance]:
@@ -590,11 +549,11 @@ def remove_appearance(
     claim_id: int,
     appearance_id: int,
     *,
-    expect: writes.Expect,
+    expect: Expected,
     actor: Actor,
     reason: str | None,
 ) -> Claim:
-    reason = writes.require_reason(reason, "remove an appearance")
+    reason = require_reason(reason, "remove an appearance")
 
     def remove(claim: Claim) -> None:
         session.delete(_get_part(session, Appearance, appearance_id, claim_id))
@@ -662,13 +621,13 @@ def create_claims(
 
 @dataclasses.dataclass
 class _NewRows:
-    claim: writes.Row
-    evidence: list[writes.Row]
-    appearances: list[writes.Row]
+    claim: Row
+    evidence: list[Row]
+    appearances: list[Row]
 
     def snapshot(self) -> dict[str, Any]:
         """``claim_snapshot`` of the claim these rows make."""
-        data = writes.row_snapshot(self.claim)
+        data = batch_rows.row_snapshot(self.claim)
         data["evidence"] = [_pick_row(row, _EVIDENCE_FIELDS) for row in self.evidence]
         data["appearances"] = [_pick_row(row, _APPEARANCE_FIELDS) for row in self.appearances]
         return data
@@ -681,7 +640,7 @@ class _NewClaimState:
     verdict: str | None
 
 
-def _pick_row(row: writes.Row, fields: tuple[str, ...]) -> dict[str, Any]:
+def _pick_row(row: Row, fields: tuple[str, ...]) -> dict[str, Any]:
     picked: dict[str, Any] = to_jsonable_python({name: row[name] for name in fields})
     return picked
 
@@ -690,10 +649,10 @@ def _new_rows(item: NewClaim, live: dict[str, dict[int, bool]], actor: Actor, no
     """The rows one item writes, after every rule its four single writes would check."""
     _require_known(live, "speaker_id", item.claim.speaker_id)
     _require_known(live, "outlet_id", item.claim.outlet_id)
-    claim = writes.new_row(Claim, item.claim.model_dump())
+    claim = batch_rows.new_row(Claim, item.claim.model_dump())
     claim["topics"] = _distinct(item.claim.topics)
     _check_appearance_count(len(item.appearances))
-    appearances: list[writes.Row] = []
+    appearances: list[Row] = []
     seen: set[tuple[int, str]] = set()  # a set, not a scan of the list: linear in appearances
     for appearance_in in item.appearances:
         _require_known(live, "source_id", appearance_in.source_id)
@@ -702,7 +661,7 @@ def _new_rows(item: NewClaim, live: dict[str, dict[int, bool]], actor: Actor, no
             raise errors.Conflict("The claim would have this appearance twice.")
         seen.add(key)
         appearances.append({"created_at": now, **appearance_in.model_dump()})
-    evidence: list[writes.Row] = []
+    evidence: list[Row] = []
     for evidence_in in item.evidence:
         _require_known(live, "source_id", evidence_in.source_id)
         evidence.append({"added_by": actor.name, "created_at": now, **evidence_in.model_dump()})
@@ -726,7 +685,7 @@ def _write_new_claims(
         for part, part_id in zip(parts, ids, strict=True):
             part["id"] = part_id
     claims = [new.claim for new in accepted]
-    writes.create_many(
+    batch_rows.create_many(
         session,
         Claim,
         claims,

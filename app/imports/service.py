@@ -45,7 +45,6 @@ from app.core import errors
 from app.core.base import utcnow
 from app.core.db import BEGIN_IMMEDIATE, Database, in_chunks
 from app.core.text import fold
-from app.history.writes import NO_PRECONDITION, Row
 from app.imports.models import (
     IdempotencyKey,
     ImportRecord,
@@ -62,6 +61,8 @@ from app.sources import service as sources_service
 from app.sources.models import Source, SourceCreate
 from app.speakers import service as speakers_service
 from app.speakers.models import Speaker, SpeakerCreate
+from app.tracked.rows import Row
+from app.tracked.versions import NO_PRECONDITION
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 # PostgreSQL: batches run one at a time (SQLite's BEGIN IMMEDIATE already does this), so a

@@ -6,7 +6,7 @@ from sqlmodel import Session
 from app.claims import service as claims_service
 from app.claims.models import ClaimCreate, ClaimUpdate, StatusChange
 from app.core import errors
-from app.history.writes import NO_PRECONDITION, Expect
+from app.tracked.versions import NO_PRECONDITION, Expected
 from tests import factories
 from tests.factories import ACTOR
 
@@ -100,7 +100,7 @@ class TestSetStatus:
                 session,
                 claim.id,
                 StatusChange(status="unproven", verdict="x", reason="y"),
-                expect=Expect(version=7),
+                expect=Expected(version=7),
                 actor=ACTOR,
             )
 

@@ -23,13 +23,12 @@ from app.core import errors
 from app.core.db import Database
 from app.exports import service as exports_service
 from app.history import service as history_service
-from app.history import writes
 from app.history.models import EntityType, Revision
-from app.history.writes import NO_PRECONDITION
 from app.imports import service as imports_service
 from app.imports.models import OnError
 from app.speakers import service as speakers_service
 from app.speakers.models import SpeakerUpdate
+from app.tracked.versions import NO_PRECONDITION
 from tests import factories
 
 CHECKER = Actor(name="night checker", role=Role.checker, request_id="checker-request")
@@ -305,7 +304,7 @@ class TestImportUpdates:
         updated = session.get(Claim, claim.id)
         assert updated is not None
         assert (updated.review, updated.status) == ("in_review", "false")
-        revisions = history_service.list_revisions(session, EntityType.claim, claim.id)
+        revisions = history_service.list_revisions(session.connection(), EntityType.claim, claim.id)
         reasons = [revision.reason for revision in revisions]
         assert "import b1; reopened: statement changed under a settled verdict" in reasons
         assert claim_review(db, claim.id)["claimReviewed"] == ORIGINAL
@@ -318,13 +317,8 @@ class TestSettledSnapshot:
         claim, _ = settled_false(session)
         # A write as it was before the rule: the statement changed, the claim stayed settled.
         loaded = session.get(Claim, claim.id)
-        writes.update(
-            session,
-            loaded,
-            {"statement": "Drifted."},
-            entity_type=EntityType.claim,
-            actor=CHECKER,
-            snapshot=claims_service.claim_snapshot(session),
+        claims_service.CLAIMS._change(
+            session, loaded, {"statement": "Drifted."}, actor=CHECKER, reason=None
         )
         session.commit()
         assert loaded.review == "settled"

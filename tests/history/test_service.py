@@ -11,11 +11,11 @@ from app.claims import service as claims_service
 from app.claims.models import AppearanceCreate, ClaimUpdate, EvidenceUpdate
 from app.history import service as history_service
 from app.history.models import EntityType, Revision
-from app.history.tracked import BulkWriteRefused
 from app.history.verify import verify_history
-from app.history.writes import NO_PRECONDITION
 from app.speakers import service as speakers_service
 from app.speakers.models import Speaker, SpeakerUpdate
+from app.tracked.guard import BulkWriteRefused
+from app.tracked.versions import NO_PRECONDITION
 from tests import factories
 from tests.factories import ACTOR
 
@@ -201,7 +201,9 @@ class TestReads:
             expect=NO_PRECONDITION,
             actor=ACTOR,
         )
-        old = history_service.revision_as_of(session, EntityType.claim, claim.id, version=1)
+        old = history_service.revision_as_of(
+            session.connection(), EntityType.claim, claim.id, version=1
+        )
         assert old.snapshot["statement"].startswith("Everything east")
 
     def test_diff_between_versions_lists_changed_fields(self, session: Session) -> None:
@@ -214,7 +216,7 @@ class TestReads:
                 expect=NO_PRECONDITION,
                 actor=ACTOR,
             )
-        diff = history_service.diff_versions(session, EntityType.claim, claim.id, 1, 3)
+        diff = history_service.diff_versions(session.connection(), EntityType.claim, claim.id, 1, 3)
         assert diff == {"place": {"from": "Bakhmut, Ukraine", "to": "Kramatorsk"}}
 
 
