@@ -154,7 +154,7 @@ class TestRevisionsCarryTheCallingKey:
         history = client.get(f"{CLAIMS}/{created.json()['id']}/history", headers=bearer(secret))
         (revision,) = history.json()["items"]
         assert revision["actor"] == {"key_id": key.id, "name": f"desk {role}", "role": str(role)}
-        # The server's id, never the client's (tests/test_headers.py has the rest).
+        # The server's id, never the client's (tests/web/test_headers.py has the rest).
         assert revision["request_id"] == created.headers["x-request-id"]
 
     def test_each_writer_of_one_claim_is_named_and_survives_revocation(

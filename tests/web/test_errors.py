@@ -69,7 +69,7 @@ class TestProblems:
     def test_problem_instance_and_request_id_are_filled(self, client: TestClient) -> None:
         body = assert_problem(client.get("/api/v1/claims/424242"), 404)
         assert body["instance"] == "/api/v1/claims/424242"
-        assert body["request_id"]  # the X-Request-ID tests are in tests/test_headers.py
+        assert body["request_id"]  # the X-Request-ID tests are in tests/web/test_headers.py
 
 
 def new_speaker(client: TestClient) -> str:
