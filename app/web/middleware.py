@@ -4,7 +4,6 @@ import logging
 import re
 import uuid
 from collections.abc import Iterable
-from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,7 +13,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 CLIENT_REQUEST_ID_HEADER = "X-Client-Request-ID"
 # What a client's own id may look like to be echoed and logged: one copy, ASCII, bounded.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 log = logging.getLogger("app.request")
 
 
@@ -56,7 +54,6 @@ class RequestIdMiddleware:
         if client_id is not None:
             state["client_request_id"] = client_id
             log.info("request %s has client request id %s", request_id, client_id)
-        token = request_id_var.set(request_id)
 
         added = [(b"x-request-id", request_id.encode())]
         if client_id is not None:
@@ -68,10 +65,7 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
+        await self.app(scope, receive, send_with_id)
 
 
 class SecurityHeadersMiddleware:

@@ -2,12 +2,14 @@
 revisions carrying the calling key; the checker's limits on status changes; CORS.
 Rate limits: tests/auth/test_ratelimit.py."""
 
+import asyncio
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import Connection
 from sqlmodel import select
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
@@ -24,6 +26,17 @@ from tests.conftest import MakeClient, bearer, create_key
 KEYS = "/api/v1/keys"
 CLAIMS = "/api/v1/claims"
 PROBLEM = "application/problem+json"
+R = TypeVar("R")
+
+
+def authenticate(db: Database, raw_key: str) -> auth_service.Caller | None:
+    """The server's own authenticate, reading through ``db`` as a request would."""
+
+    async def read(work: Callable[[Connection], R]) -> R:
+        with db.read_connection(single_statement=True) as conn:
+            return work(conn)
+
+    return asyncio.run(auth_service.authenticate(raw_key, read))
 
 
 def key_row(db: Database, secret: str) -> ApiKey:
@@ -115,17 +128,16 @@ class TestKeyService:
 
     def test_authenticate_knows_a_key_and_forgets_a_revoked_one(self, db: Database) -> None:
         secret = create_key(db, Role.checker, "desk")
+        caller = authenticate(db, secret)
+        assert caller is not None
+        assert (caller.name, caller.role) == ("desk", Role.checker)
         with db.session(write=True) as session:
-            caller = auth_service.authenticate(session, secret)
-            assert caller is not None
-            assert (caller.name, caller.role) == ("desk", Role.checker)
             auth_service.revoke_key(session, caller.key_id)
-            assert auth_service.authenticate(session, secret) is None
+        assert authenticate(db, secret) is None
 
     @pytest.mark.parametrize("raw", ["", "ct_", "ct_abc_def", "x" * 300, "ct_ABCDEFGH_" + "a" * 40])
     def test_malformed_keys_are_nobody(self, db: Database, raw: str) -> None:
-        with db.session() as session:
-            assert auth_service.authenticate(session, raw) is None
+        assert authenticate(db, raw) is None
 
     def test_a_key_cannot_hold_the_system_role(self, db: Database) -> None:
         from app.core.errors import RuleViolation
