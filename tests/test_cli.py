@@ -1,32 +1,14 @@
 """The claimtracker command against a real SQLite file: migrate, seed, verify-history."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
-from typer.testing import CliRunner
 
-from app.cli import cli
-from app.core.settings import get_settings
-
-
-@pytest.fixture
-def database_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    path = tmp_path / "cli.db"
-    monkeypatch.setenv("CLAIMS_DATABASE_URL", f"sqlite:///{path}")
-    get_settings.cache_clear()
-    yield path
-    get_settings.cache_clear()
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
+from tests.helpers import invoke
 
 
 class TestCommands:
-    def test_migrate_seed_twice_and_verify(self, database_file: Path) -> None:
+    def test_migrate_seed_twice_and_verify(self, cli_database: str) -> None:
         assert invoke("migrate") == (0, "database migrated to head\n")
         code, output = invoke("seed", "--if-empty")
         assert code == 0
@@ -40,10 +22,10 @@ class TestCommands:
         assert code == 0
         assert output.startswith("history intact:")
 
-    def test_verify_history_exits_1_and_names_the_broken_link(self, database_file: Path) -> None:
+    def test_verify_history_exits_1_and_names_the_broken_link(self, cli_database: str) -> None:
         invoke("migrate")
         invoke("seed")
-        engine = create_engine(f"sqlite:///{database_file}")
+        engine = create_engine(cli_database)
         with engine.begin() as conn:
             conn.execute(text("DROP TRIGGER revision_no_update"))
             conn.execute(
@@ -57,7 +39,7 @@ class TestCommands:
         assert code == 1
         assert "speaker 2 version 1" in output
 
-    def test_invalid_seed_data_exits_2(self, database_file: Path, tmp_path: Path) -> None:
+    def test_invalid_seed_data_exits_2(self, cli_database: str, tmp_path: Path) -> None:
         invoke("migrate")
         folder = tmp_path / "seeds"
         folder.mkdir()

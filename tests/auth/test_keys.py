@@ -4,28 +4,25 @@ Rate limits: tests/auth/test_ratelimit.py."""
 
 import asyncio
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Connection
 from sqlmodel import select
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
 
 from app.auth import service as auth_service
 from app.auth.actor import Role
 from app.auth.models import ApiKey
-from app.cli import cli
 from app.core.db import Database
-from app.core.settings import Settings, get_settings
+from app.core.settings import Settings
 from app.main import create_app
 from tests.conftest import MakeClient, bearer, create_key
+from tests.helpers import PROBLEM, invoke
 
 KEYS = "/api/v1/keys"
 CLAIMS = "/api/v1/claims"
-PROBLEM = "application/problem+json"
 R = TypeVar("R")
 
 
@@ -299,18 +296,10 @@ class TestCors:
 
 
 @pytest.fixture
-def database_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'keys.db'}"
-    monkeypatch.setenv("CLAIMS_DATABASE_URL", url)
-    get_settings.cache_clear()
+def database_file(cli_database: str) -> str:
+    """A migrated database for the keys commands; its URL."""
     assert invoke("migrate")[0] == 0
-    yield url
-    get_settings.cache_clear()
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
+    return cli_database
 
 
 class TestKeysCommand:
