@@ -1,9 +1,13 @@
-"""The claimtracker command against a real SQLite file: migrate, seed, verify-history."""
+"""The claimtracker command against a real SQLite file: migrate, seed, verify-history; each
+command opens the database once."""
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import create_engine, text
+import pytest
+from sqlalchemy import Engine, create_engine, text
 
+from app.core import db as db_module
 from tests.helpers import invoke
 
 
@@ -53,3 +57,44 @@ class TestCommands:
         assert code == 0
         for command in ("serve", "migrate", "seed", "verify-history"):
             assert command in output
+
+
+class TestTheDatabase:
+    @pytest.mark.parametrize(
+        "command",
+        [
+            ("seed",),
+            ("verify-history",),
+            ("keys", "create", "--name", "desk", "--role", "editor"),
+            ("keys", "list"),
+            ("keys", "revoke", "1"),
+            ("keys", "revoke", "4242"),
+            ("keys", "ensure-admin"),
+        ],
+    )
+    def test_each_command_opens_it_once_and_closes_it(
+        self, cli_database: str, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+    ) -> None:
+        invoke("migrate")
+        invoke("keys", "create", "--name", "first", "--role", "reader")
+        opened: list[Engine] = []
+        disposed: list[Engine] = []
+        make_engine = db_module.make_engine
+
+        def counting_make_engine(*args: Any, **kwargs: Any) -> Engine:
+            engine = make_engine(*args, **kwargs)
+            dispose = engine.dispose
+
+            def counting_dispose(close: bool = True) -> None:
+                disposed.append(engine)
+                dispose(close)
+
+            monkeypatch.setattr(engine, "dispose", counting_dispose)
+            opened.append(engine)
+            return engine
+
+        monkeypatch.setattr(db_module, "make_engine", counting_make_engine)
+        code, output = invoke(*command)
+        assert code in (0, 1), output  # revoking key 4242 exits 1: it closes all the same
+        assert len(opened) == 1
+        assert disposed == opened
