@@ -26,13 +26,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def as_utc(value: datetime) -> datetime:
-    """Timezone-aware UTC; a naive value (SQLite hands some back that way) is taken as UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 # Ids and versions live in INTEGER columns, 32-bit on PostgreSQL: a larger number there is a
 # database error, not a "not found". Every id and version the API takes is bounded by this, the
 # same on SQLite, so both backends answer alike (422) and the OpenAPI document says so.
