@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Table, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from app.auth.actor import Actor, Role
+from app.claims import queries as claims_queries
 from app.claims import service as claims_service
 from app.claims.models import Claim, ClaimStatus, ClaimTopic, Evidence, ReviewState, Stance
 from app.core.db import make_engine
@@ -359,7 +360,7 @@ class Generator:
                 created_at=at,
             )
             rows.add("evidence", _row("evidence", item))
-            fields = set(claims_service._EVIDENCE_FIELDS)
+            fields = set(claims_service.EVIDENCE_FIELDS)
             evidence = [item.model_dump(mode="json", include=fields)]
             history.step(RevisionAction.updated, at, _claim_snapshot(claim, evidence))
             at = self._time(at, 240)
@@ -514,7 +515,7 @@ def deep_cursor(url: str, pages: int, limit: int) -> tuple[str, int]:
             last_id = int(conn.execute(statement).scalar_one())
     finally:
         engine.dispose()
-    return encode_cursor(claims_service.SORTS["-id"], None, last_id), pages
+    return encode_cursor(claims_queries.SORTS["-id"], None, last_id), pages
 
 
 def search_hits(url: str) -> int:

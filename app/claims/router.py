@@ -1,4 +1,9 @@
-"""HTTP for claims, their status, evidence and appearances."""
+"""HTTP for claims, their status, evidence and appearances: parse, call the service, render.
+
+Reads answer from the database's rows (the list and GET by id build no models); writes are
+plain ``def`` handlers on a write session. Every write answers the claim's new ETag; evidence
+and appearances are versioned with their claim, so their ETag is the claim's.
+"""
 
 from typing import Annotated
 
@@ -7,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.auth.dependencies import READER, CheckerActor, EditorActor
-from app.claims import service
+from app.claims import parts, queries, service
 from app.claims.dependencies import CurrentClaim
 from app.claims.models import (
     AppearanceCreate,
@@ -27,9 +32,9 @@ from app.core import errors
 from app.core.base import MAX_ID, Page
 from app.core.db import Database, SessionDep, WriteSessionDep, database_of
 from app.history.models import EntityType
-from app.history.schemas import Reason
+from app.history.schemas import Reason, ReasonIn, RevertIn
 from app.history.tracked import get_entity
-from app.history.views import AsOf, EntityId, add_tracked_routes, as_of_response
+from app.history.views import AsOf, EntityId, add_history_routes, as_of_response
 from app.web.openapi import (
     BODY,
     ENTITY,
@@ -53,6 +58,19 @@ ReasonQuery = Annotated[Reason, Query(description="Why, for the history (require
 OptionalReasonQuery = Annotated[Reason | None, Query(description="Why, for the history.")]
 
 
+def _claim_response(claim: Claim, status_code: int = 200) -> Response:
+    headers = {"Location": f"/api/v1/claims/{claim.id}"} if status_code == 201 else None
+    return resource_response(
+        ClaimPublic.model_validate(claim),
+        version=claim.version,
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+# --- claims -------------------------------------------------------------------------------------
+
+
 @router.get(
     "",
     response_model=Page[ClaimPublic],
@@ -61,8 +79,8 @@ OptionalReasonQuery = Annotated[Reason | None, Query(description="Why, for the h
     dependencies=[READER],
 )
 async def list_claims(request: Request, query: Annotated[ClaimQuery, Query()]) -> Response:
-    rows, next_cursor = await run_read(request, lambda conn: service.list_claims(conn, query))
-    return service.ROWS.page_response(request.url, rows, next_cursor)
+    rows, next_cursor = await run_read(request, lambda conn: queries.list_claims(conn, query))
+    return queries.ROWS.page_response(request.url, rows, next_cursor)
 
 
 def _claim_as_of(database: Database, entity_id: int, as_of: str) -> Response:
@@ -92,7 +110,7 @@ async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) 
     if as_of is not None:
         return await run_in_threadpool(_claim_as_of, database_of(request), entity_id, as_of)
     row = await run_driver_read(
-        request, lambda database: service.ROWS.fetch_by_id(database, entity_id)
+        request, lambda database: queries.ROWS.fetch_by_id(database, entity_id)
     )
     if row is None:
         raise errors.NotFound(f"No claim with id {entity_id}.")
@@ -101,20 +119,96 @@ async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) 
             f"claim {entity_id} was deleted; its history is still readable.",
             deleted_at=str(row["deleted_at"]),
         )
-    return service.ROWS.mapping_response(row)
+    return queries.ROWS.mapping_response(row)
 
 
-add_tracked_routes(
-    router,
-    noun="claim",
-    entity_type=EntityType.claim,
-    model=Claim,
-    public_model=ClaimPublic,
-    create_model=ClaimCreate,
-    update_model=ClaimUpdate,
-    service=service.WRITES,
-    include_read=False,
+@router.post(
+    "",
+    status_code=201,
+    response_model=ClaimPublic,
+    summary="Create a claim",
+    responses=responses(ROLE, BODY, 409, ok=ok(201, ETag=ETAG, Location=LOCATION)),
 )
+def create_claim(session: WriteSessionDep, actor: CheckerActor, body: ClaimCreate) -> Response:
+    return _claim_response(service.create_claim(session, body, actor=actor), 201)
+
+
+@router.patch(
+    "/{entity_id}",
+    response_model=ClaimPublic,
+    summary="Change a claim (If-Match required)",
+    responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=ok(ETag=ETAG)),
+)
+def update_claim(
+    session: WriteSessionDep,
+    actor: CheckerActor,
+    expect: ExpectDep,
+    entity_id: EntityId,
+    body: ClaimUpdate,
+    reason: OptionalReasonQuery = None,
+) -> Response:
+    claim = service.update_claim(
+        session, entity_id, body, expect=expect, actor=actor, reason=reason
+    )
+    return _claim_response(claim)
+
+
+@router.delete(
+    "/{entity_id}",
+    response_model=ClaimPublic,
+    summary="Delete a claim (soft; reason required)",
+    responses=responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=ok(ETag=ETAG)),
+)
+def delete_claim(
+    session: WriteSessionDep,
+    actor: EditorActor,
+    expect: ExpectDep,
+    entity_id: EntityId,
+    reason: ReasonQuery,
+) -> Response:
+    claim = service.delete_claim(session, entity_id, expect=expect, actor=actor, reason=reason)
+    return _claim_response(claim)
+
+
+@router.post(
+    "/{entity_id}/restore",
+    response_model=ClaimPublic,
+    summary="Undo the delete of a claim",
+    responses=responses(ROLE, BODY, 404, IF_MATCH, 409, ok=ok(ETag=ETAG)),
+)
+def restore_claim(
+    session: WriteSessionDep,
+    actor: EditorActor,
+    expect: ExpectDep,
+    entity_id: EntityId,
+    body: ReasonIn,
+) -> Response:
+    claim = service.restore_claim(
+        session, entity_id, expect=expect, actor=actor, reason=body.reason
+    )
+    return _claim_response(claim)
+
+
+@router.post(
+    "/{entity_id}/revert",
+    response_model=ClaimPublic,
+    summary="Bring back an earlier version of a claim",
+    responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=ok(ETag=ETAG)),
+)
+def revert_claim(
+    session: WriteSessionDep,
+    actor: EditorActor,
+    expect: ExpectDep,
+    entity_id: EntityId,
+    body: RevertIn,
+) -> Response:
+    claim = service.revert_claim(
+        session, entity_id, body.to_version, expect=expect, actor=actor, reason=body.reason
+    )
+    return _claim_response(claim)
+
+
+add_history_routes(router, entity_type=EntityType.claim, noun="claim")
 
 
 @router.post(
@@ -134,8 +228,7 @@ def change_status(
     return resource_response(ClaimPublic.model_validate(claim), version=claim.version)
 
 
-# --- evidence ---------------------------------------------------------------------------------
-# Evidence and appearances are versioned with their claim: their ETag is the claim's.
+# --- evidence -----------------------------------------------------------------------------------
 
 
 @router.get(
@@ -147,7 +240,7 @@ def change_status(
 )
 def list_evidence(request: Request, session: SessionDep, claim: CurrentClaim) -> Response:
     assert claim.id is not None
-    items = service.list_evidence(session, claim.id)
+    items = queries.list_evidence(session, claim.id)
     return page_response(request.url, EvidencePublic, items, None)
 
 
@@ -166,7 +259,7 @@ def add_evidence(
     evidence_in: EvidenceCreate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    claim, evidence = service.add_evidence(
+    claim, evidence = parts.add_evidence(
         session, entity_id, evidence_in, expect=expect, actor=actor, reason=reason
     )
     return resource_response(
@@ -192,7 +285,7 @@ def update_evidence(
     evidence_in: EvidenceUpdate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    claim, evidence = service.update_evidence(
+    claim, evidence = parts.update_evidence(
         session, entity_id, evidence_id, evidence_in, expect=expect, actor=actor, reason=reason
     )
     return resource_response(EvidencePublic.model_validate(evidence), version=claim.version)
@@ -212,13 +305,13 @@ def remove_evidence(
     evidence_id: PartId,
     reason: ReasonQuery,
 ) -> Response:
-    claim = service.remove_evidence(
+    claim = parts.remove_evidence(
         session, entity_id, evidence_id, expect=expect, actor=actor, reason=reason
     )
     return Response(status_code=204, headers={"ETag": f'"v{claim.version}"'})
 
 
-# --- appearances ------------------------------------------------------------------------------
+# --- appearances --------------------------------------------------------------------------------
 
 
 @router.get(
@@ -230,7 +323,7 @@ def remove_evidence(
 )
 def list_appearances(request: Request, session: SessionDep, claim: CurrentClaim) -> Response:
     assert claim.id is not None
-    items = service.list_appearances(session, claim.id)
+    items = queries.list_appearances(session, claim.id)
     return page_response(request.url, AppearancePublic, items, None)
 
 
@@ -249,7 +342,7 @@ def add_appearance(
     appearance_in: AppearanceCreate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    claim, appearance = service.add_appearance(
+    claim, appearance = parts.add_appearance(
         session, entity_id, appearance_in, expect=expect, actor=actor, reason=reason
     )
     return resource_response(
@@ -274,7 +367,7 @@ def remove_appearance(
     appearance_id: PartId,
     reason: ReasonQuery,
 ) -> Response:
-    claim = service.remove_appearance(
+    claim = parts.remove_appearance(
         session, entity_id, appearance_id, expect=expect, actor=actor, reason=reason
     )
     return Response(status_code=204, headers={"ETag": f'"v{claim.version}"'})

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor, Role
+from app.claims import parts as claims_parts
 from app.claims import service as claims_service
 from app.claims import settlement
 from app.claims.models import (
@@ -62,7 +63,7 @@ def edit(session: Session, claim_id: int, actor: Actor = CHECKER, **values: Any)
 def flip_stance(
     session: Session, claim_id: int, evidence_id: int, reason: str | None = None
 ) -> Claim:
-    return claims_service.update_evidence(
+    return claims_parts.update_evidence(
         session,
         claim_id,
         evidence_id,
@@ -186,7 +187,7 @@ class TestWhatReopens:
 
     def test_adding_evidence(self, session: Session) -> None:
         claim, _ = settled_false(session)
-        updated, _ = claims_service.add_evidence(
+        updated, _ = claims_parts.add_evidence(
             session,
             claim.id,
             EvidenceCreate(title="A tweet", stance="supports", note="archived"),
@@ -206,7 +207,7 @@ class TestWhatReopens:
         claim, evidence = settled_false(session)
         factories.evidence(session, claim.id, stance="refutes", title="Second source")
         factories.rate(session, claim.id, "false", "Settled again on two sources.")
-        removed = claims_service.remove_evidence(
+        removed = claims_parts.remove_evidence(
             session, claim.id, evidence.id, expect=NO_PRECONDITION, actor=EDITOR, reason="Dup"
         )
         assert removed.review == "in_review"
@@ -252,7 +253,7 @@ class TestWhatDoesNotReopen:
     def test_a_new_appearance(self, session: Session) -> None:
         claim, _ = settled_false(session)
         source = factories.source(session, url="https://t.me/repost/1")
-        updated, _ = claims_service.add_appearance(
+        updated, _ = claims_parts.add_appearance(
             session,
             claim.id,
             AppearanceCreate(source_id=source.id, role="repost"),
