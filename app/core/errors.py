@@ -69,10 +69,6 @@ class PayloadTooLarge(AppError):
     status, slug, title = 413, "payload-too-large", "Content Too Large"
 
 
-class UnsupportedMediaType(AppError):
-    status, slug, title = 415, "unsupported-media-type", "Unsupported Media Type"
-
-
 class RuleViolation(AppError):
     """A request that is well-formed but breaks a rule of the desk (422)."""
 
@@ -91,6 +87,24 @@ class ImportRefused(AppError):
 
 class PreconditionRequired(AppError):
     status, slug, title = 428, "precondition-required", "Precondition Required"
+
+
+class VersionMismatch(PreconditionFailed):
+    """The caller's expected version is not the current one (412): someone changed the
+    entity since the caller read it. The web renders the versions as ETags."""
+
+    def __init__(self, *, current_version: int, expected_version: int) -> None:
+        super().__init__()
+        self.current_version = current_version
+        self.expected_version = expected_version
+
+
+class VersionRequired(PreconditionRequired):
+    """The write needs an expected version and the caller gave none (428)."""
+
+    def __init__(self, *, current_version: int) -> None:
+        super().__init__()
+        self.current_version = current_version
 
 
 class TooManyRequests(AppError):

@@ -43,7 +43,7 @@ def changes(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> Response:
     revisions = history_service.changes_feed(
-        session, after=after, entity_type=entity_type, limit=limit
+        session.connection(), after=after, entity_type=entity_type, limit=limit
     )
     items = [RevisionPublic.of(revision) for revision in revisions]
     next_after = items[-1].id if items else after

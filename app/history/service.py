@@ -1,32 +1,46 @@
-"""Recording and reading the change history.
+"""Recording and reading the change history: the ledger.
 
 ``record`` is the one function through which every change of every tracked entity is written:
-the caller mutates the entity, passes the snapshots before and after, and commits once.
+the caller (``app.tracked``) mutates the entity, passes the snapshots before and after, and
+commits once. The reads take a ``Connection`` (a router's ``Database.read``, or a session's
+``session.connection()``); revisions never change, so no read needs a transaction.
 """
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Table, insert, text
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.auth.actor import Actor
 from app.core import errors
 from app.core.base import utcnow
 from app.history.hashing import revision_hash
 from app.history.models import SCHEMA_VERSION, EntityType, Revision, RevisionAction
-from app.history.tracked import Tracked, diff_snapshots
+from app.history.snapshots import diff_snapshots
 
 # Held from the revision insert to the commit on PostgreSQL, so revision ids become visible in
 # the order they were assigned and the change feed never skips one (see docs/history.md).
 FEED_LOCK_KEY = 7_311_942_001
 
+revision_table = Revision.__table__  # type: ignore[attr-defined]
+
+
+class Versioned(Protocol):
+    """What ``record`` keeps up to date on the entity a revision belongs to (``app.tracked``'s
+    ``Tracked`` models; the entity's ``id`` too, set by the first flush)."""
+
+    version: int
+    head_hash: str | None
+    created_at: datetime
+    updated_at: datetime
+
 
 def record(
     session: Session,
-    entity: Tracked,
+    entity: Versioned,
     *,
     entity_type: EntityType,
     action: RevisionAction,
@@ -183,43 +197,45 @@ def record_creations(
 # --- reads ---------------------------------------------------------------------------------
 
 
+def _revision(row: Any) -> Revision:
+    return Revision(**row._mapping)
+
+
+def _of_entity(entity_type: EntityType, entity_id: int) -> sa.Select[Any]:
+    return sa.select(revision_table).where(
+        revision_table.c.entity_type == entity_type, revision_table.c.entity_id == entity_id
+    )
+
+
 def list_revisions(
-    session: Session,
+    conn: Connection,
     entity_type: EntityType,
     entity_id: int,
     *,
     after_version: int = 0,
     limit: int = 50,
-) -> Sequence[Revision]:
+) -> list[Revision]:
     statement = (
-        select(Revision)
-        .where(
-            Revision.entity_type == entity_type,
-            Revision.entity_id == entity_id,
-            Revision.version > after_version,
-        )
-        .order_by(col(Revision.version))
+        _of_entity(entity_type, entity_id)
+        .where(revision_table.c.version > after_version)
+        .order_by(revision_table.c.version)
         .limit(limit)
     )
-    return session.exec(statement).all()
+    return [_revision(row) for row in conn.execute(statement)]
 
 
 def get_revision(
-    session: Session, entity_type: EntityType, entity_id: int, version: int
+    conn: Connection, entity_type: EntityType, entity_id: int, version: int
 ) -> Revision:
-    statement = select(Revision).where(
-        Revision.entity_type == entity_type,
-        Revision.entity_id == entity_id,
-        Revision.version == version,
-    )
-    revision = session.exec(statement).first()
-    if revision is None:
+    statement = _of_entity(entity_type, entity_id).where(revision_table.c.version == version)
+    row = conn.execute(statement).first()
+    if row is None:
         raise errors.NotFound(f"{entity_type} {entity_id} has no version {version}.")
-    return revision
+    return _revision(row)
 
 
 def revision_as_of(
-    session: Session,
+    conn: Connection,
     entity_type: EntityType,
     entity_id: int,
     *,
@@ -227,40 +243,39 @@ def revision_as_of(
     at: datetime | None = None,
 ) -> Revision:
     """The revision in force at a version or a moment (the last one at or before it)."""
-    statement = select(Revision).where(
-        Revision.entity_type == entity_type, Revision.entity_id == entity_id
-    )
+    statement = _of_entity(entity_type, entity_id)
     if version is not None:
-        statement = statement.where(Revision.version <= version)
+        statement = statement.where(revision_table.c.version <= version)
     if at is not None:
         # Ordered by the indexed timestamp, so the index serves the order too.
-        statement = statement.where(Revision.recorded_at <= at).order_by(
-            col(Revision.recorded_at).desc()
+        statement = statement.where(revision_table.c.recorded_at <= at).order_by(
+            revision_table.c.recorded_at.desc()
         )
-    statement = statement.order_by(col(Revision.version).desc())
-    revision = session.exec(statement.limit(1)).first()
-    if revision is None:
+    statement = statement.order_by(revision_table.c.version.desc())
+    row = conn.execute(statement.limit(1)).first()
+    if row is None:
         when = f"version {version}" if version is not None else f"{at.isoformat() if at else ''}"
         raise errors.NotFound(f"{entity_type} {entity_id} did not exist at {when}.")
-    return revision
+    return _revision(row)
 
 
 def diff_versions(
-    session: Session, entity_type: EntityType, entity_id: int, from_version: int, to_version: int
+    conn: Connection, entity_type: EntityType, entity_id: int, from_version: int, to_version: int
 ) -> dict[str, dict[str, Any]]:
-    older = get_revision(session, entity_type, entity_id, from_version)
-    newer = get_revision(session, entity_type, entity_id, to_version)
+    older = get_revision(conn, entity_type, entity_id, from_version)
+    newer = get_revision(conn, entity_type, entity_id, to_version)
     return diff_snapshots(older.snapshot, newer.snapshot)
 
 
 def changes_feed(
-    session: Session,
+    conn: Connection,
     *,
     after: int = 0,
     entity_type: EntityType | None = None,
     limit: int = 100,
-) -> Sequence[Revision]:
-    statement = select(Revision).where(col(Revision.id) > after)
+) -> list[Revision]:
+    statement = sa.select(revision_table).where(revision_table.c.id > after)
     if entity_type is not None:
-        statement = statement.where(Revision.entity_type == entity_type)
-    return session.exec(statement.order_by(col(Revision.id)).limit(limit)).all()
+        statement = statement.where(revision_table.c.entity_type == entity_type)
+    rows = conn.execute(statement.order_by(revision_table.c.id).limit(limit))
+    return [_revision(row) for row in rows]

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Result, select
 
 from app.history.hashing import revision_hash
 from app.history.models import Revision, VerifyProblem, VerifyReport
-from app.history.tracked import apply_changes
+from app.history.snapshots import apply_changes
 
 revision_table = Revision.__table__  # type: ignore[attr-defined]
 

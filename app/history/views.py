@@ -88,7 +88,7 @@ def as_of_response(
     version, moment = parse_as_of(as_of)
     entity_id = entity.id  # type: ignore[attr-defined]
     revision = history_service.revision_as_of(
-        session, entity_type, entity_id, version=version, at=moment
+        session.connection(), entity_type, entity_id, version=version, at=moment
     )
     body = {
         **revision.snapshot,
@@ -118,7 +118,7 @@ def add_history_routes(router: APIRouter, *, entity_type: EntityType, noun: str)
         after = decode_cursor(cursor, _VERSION_SORT)[1] if cursor else 0
         revisions = list(
             history_service.list_revisions(
-                session, entity_type, entity_id, after_version=after, limit=limit + 1
+                session.connection(), entity_type, entity_id, after_version=after, limit=limit + 1
             )
         )
         if not revisions and after == 0:
@@ -132,7 +132,7 @@ def add_history_routes(router: APIRouter, *, entity_type: EntityType, noun: str)
         )
 
     def revision(session: SessionDep, entity_id: EntityId, version: VersionNumber) -> Response:
-        found = history_service.get_revision(session, entity_type, entity_id, version)
+        found = history_service.get_revision(session.connection(), entity_type, entity_id, version)
         return resource_response(RevisionPublic.of(found), version=None)
 
     def diff(
@@ -142,7 +142,7 @@ def add_history_routes(router: APIRouter, *, entity_type: EntityType, noun: str)
         to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_ID)],
     ) -> Response:
         changes = history_service.diff_versions(
-            session, entity_type, entity_id, from_version, to_version
+            session.connection(), entity_type, entity_id, from_version, to_version
         )
         body = DiffPublic(
             entity_type=entity_type,

@@ -250,7 +250,7 @@ def reverted_values(
 ) -> dict[str, Any]:
     """The editable values of an old version, validated against today's update model."""
     entity_id = entity.id  # type: ignore[attr-defined]
-    old = history_service.get_revision(session, entity_type, entity_id, to_version)
+    old = history_service.get_revision(session.connection(), entity_type, entity_id, to_version)
     editable = set(update_model.model_fields)
     candidate = {key: value for key, value in old.snapshot.items() if key in editable}
     try:

@@ -306,7 +306,7 @@ class TestImportUpdates:
         updated = session.get(Claim, claim.id)
         assert updated is not None
         assert (updated.review, updated.status) == ("in_review", "false")
-        revisions = history_service.list_revisions(session, EntityType.claim, claim.id)
+        revisions = history_service.list_revisions(session.connection(), EntityType.claim, claim.id)
         reasons = [revision.reason for revision in revisions]
         assert "import b1; reopened: statement changed under a settled verdict" in reasons
         assert claim_review(db, claim.id)["claimReviewed"] == ORIGINAL

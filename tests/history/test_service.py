@@ -202,7 +202,9 @@ class TestReads:
             expect=NO_PRECONDITION,
             actor=ACTOR,
         )
-        old = history_service.revision_as_of(session, EntityType.claim, claim.id, version=1)
+        old = history_service.revision_as_of(
+            session.connection(), EntityType.claim, claim.id, version=1
+        )
         assert old.snapshot["statement"].startswith("Everything east")
 
     def test_diff_between_versions_lists_changed_fields(self, session: Session) -> None:
@@ -215,7 +217,7 @@ class TestReads:
                 expect=NO_PRECONDITION,
                 actor=ACTOR,
             )
-        diff = history_service.diff_versions(session, EntityType.claim, claim.id, 1, 3)
+        diff = history_service.diff_versions(session.connection(), EntityType.claim, claim.id, 1, 3)
         assert diff == {"place": {"from": "Bakhmut, Ukraine", "to": "Kramatorsk"}}
 
 
