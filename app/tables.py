@@ -6,11 +6,11 @@ from app.auth.models import ApiKey
 from app.claims.models import Appearance, Claim, ClaimTopic, Evidence
 from app.core import base  # noqa: F401  (the naming convention comes first)
 from app.history.models import EntityType, Revision
-from app.history.tracked import Tracked
 from app.imports.models import IdempotencyKey
 from app.outlets.models import Outlet
 from app.sources.models import Source
 from app.speakers.models import Speaker, SpeakerAlias
+from app.tracked.models import Tracked
 
 metadata = SQLModel.metadata
 

@@ -1,8 +1,8 @@
 """Deterministic bulk data: claims, speakers and outlets with the history the services write.
 
 Every row is what the service functions would write: snapshots come from the real model objects
-through ``app.history.writes.plain_snapshot`` (plus the claim's evidence and appearances lists,
-as ``app.claims.service.claim_snapshot`` adds them), changes from ``diff_snapshots`` and hashes
+through ``app.tracked.values.plain_snapshot`` (plus the claim's evidence and appearances lists,
+as ``ClaimService.snapshot`` adds them), changes from ``diff_snapshots`` and hashes
 from ``app.history.hashing.revision_hash``. Only the writing is different: Core executemany,
 one transaction per batch of 1,000 claims. ``GET /api/v1/history/verify`` passes on the result.
 """
@@ -30,13 +30,13 @@ from app.core.paging import encode_cursor
 from app.core.text import fold
 from app.history.hashing import revision_hash
 from app.history.models import SCHEMA_VERSION, EntityType, Revision, RevisionAction
-from app.history.tracked import diff_snapshots
+from app.history.snapshots import diff_snapshots
 from app.history.verify import verify_history
-from app.history.writes import plain_snapshot
 from app.outlets.models import Outlet, OutletKind
 from app.schema.migrate import upgrade
 from app.speakers.models import Speaker, SpeakerAlias, SpeakerKind
 from app.speakers.service import _clean_aliases  # the service's own alias rule
+from app.tracked.values import plain_snapshot
 
 WORK = Path(__file__).resolve().parent / ".work"
 FORMAT = 2  # bump when the generator changes, so a cached SQLite file is rebuilt
@@ -191,7 +191,7 @@ def _row(table: str, entity: Any) -> dict[str, Any]:
 
 
 def _claim_snapshot(claim: Claim, evidence: list[dict[str, Any]]) -> dict[str, Any]:
-    """claims.service.claim_snapshot without the session: the evidence list is given."""
+    """ClaimService.snapshot without the session: the evidence list is given."""
     data = plain_snapshot(claim)
     data["evidence"] = evidence
     data["appearances"] = []

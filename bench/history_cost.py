@@ -28,13 +28,13 @@ from app.core.db import Database, make_engine
 from app.core.settings import get_settings
 from app.history.models import EntityType, Revision
 from app.history.service import revision_as_of
-from app.history.tracked import load_for_write
-from app.history.writes import NO_PRECONDITION
 from app.outlets.models import OutletCreate
 from app.outlets.service import create_outlet
 from app.schema.migrate import upgrade
 from app.speakers.models import SpeakerCreate
 from app.speakers.service import create_speaker
+from app.tracked.lookup import load_for_write
+from app.tracked.versions import NO_PRECONDITION
 from bench import data
 
 N_CLAIMS = 2_000

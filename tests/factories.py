@@ -9,13 +9,13 @@ from app.auth.actor import Actor, Role
 from app.claims import parts as claims_parts
 from app.claims import service as claims_service
 from app.claims.models import Claim, ClaimCreate, EvidenceCreate, StatusChange
-from app.history.writes import NO_PRECONDITION
 from app.outlets import service as outlets_service
 from app.outlets.models import Outlet, OutletCreate
 from app.sources import service as sources_service
 from app.sources.models import Source, SourceCreate
 from app.speakers import service as speakers_service
 from app.speakers.models import Speaker, SpeakerCreate
+from app.tracked.versions import NO_PRECONDITION
 
 ACTOR = Actor(name="tester", role=Role.editor, request_id="test-request")
 

@@ -12,8 +12,7 @@ from fastapi import Depends, Request
 from app.auth import service
 from app.auth.actor import ANONYMOUS, Actor, Role
 from app.core import errors
-from app.core.db import database_of
-from app.web.reads import run_read
+from app.web.dependencies import database_of
 
 
 class RoleRequirement:
@@ -76,7 +75,7 @@ async def _authenticate(request: Request, raw_key: str) -> service.Caller | None
         return None
     fresh, known = service.CACHE.get(prefix)
     if not fresh:
-        known = await run_read(request, lambda conn: service.load_key(conn, prefix))
+        known = await database_of(request).read(lambda conn: service.load_key(conn, prefix))
         service.CACHE.put(prefix, known)
     return service.check(known, prefix, raw_key)
 

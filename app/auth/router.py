@@ -9,7 +9,7 @@ from app.auth import service
 from app.auth.dependencies import AdminActor
 from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from app.core.base import MAX_ID, Page
-from app.core.db import SessionDep, WriteSessionDep
+from app.web.dependencies import SessionDep, WriteSessionDep
 from app.web.openapi import BODY, LOCATION, PARAMS, ROLE, ok, responses
 from app.web.responses import page_response, resource_response
 

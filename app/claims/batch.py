@@ -26,20 +26,19 @@ from app.claims.models import (
     Claim,
     ClaimCreate,
     ClaimStatus,
-    ClaimTopic,
     Evidence,
     EvidenceCreate,
     ReviewState,
     StatusChange,
 )
-from app.claims.service import APPEARANCE_FIELDS, ENTITY, EVIDENCE_FIELDS, distinct_topics
+from app.claims.service import APPEARANCE_FIELDS, CLAIMS, EVIDENCE_FIELDS
 from app.core import errors
 from app.core.base import utcnow
 from app.core.db import in_chunks
 from app.history import service as history_service
-from app.history import writes
+from app.tracked import rows as batch_rows
+from app.tracked.rows import Row
 
-topic_table = ClaimTopic.__table__  # type: ignore[attr-defined]
 evidence_table = Evidence.__table__  # type: ignore[attr-defined]
 appearance_table = Appearance.__table__  # type: ignore[attr-defined]
 
@@ -87,13 +86,13 @@ def create_claims(
 
 @dataclasses.dataclass
 class _NewRows:
-    claim: writes.Row
-    evidence: list[writes.Row]
-    appearances: list[writes.Row]
+    claim: Row
+    evidence: list[Row]
+    appearances: list[Row]
 
     def snapshot(self) -> dict[str, Any]:
         """``claim_snapshot`` of the claim these rows make."""
-        data = writes.row_snapshot(self.claim)
+        data = batch_rows.row_snapshot(self.claim)
         data["evidence"] = [_pick_row(row, EVIDENCE_FIELDS) for row in self.evidence]
         data["appearances"] = [_pick_row(row, APPEARANCE_FIELDS) for row in self.appearances]
         return data
@@ -106,7 +105,7 @@ class _NewClaimState:
     verdict: str | None
 
 
-def _pick_row(row: writes.Row, fields: tuple[str, ...]) -> dict[str, Any]:
+def _pick_row(row: Row, fields: tuple[str, ...]) -> dict[str, Any]:
     picked: dict[str, Any] = to_jsonable_python({name: row[name] for name in fields})
     return picked
 
@@ -117,10 +116,9 @@ def _new_rows(
     """The rows one item writes, after every rule its single writes would check."""
     rules.require_known(live, "speaker_id", item.claim.speaker_id)
     rules.require_known(live, "outlet_id", item.claim.outlet_id)
-    claim = writes.new_row(Claim, item.claim.model_dump())
-    claim["topics"] = distinct_topics(item.claim.topics)
+    claim = CLAIMS.new_row(item.claim)
     rules.check_appearance_count(len(item.appearances))
-    appearances: list[writes.Row] = []
+    appearances: list[Row] = []
     seen: set[tuple[int, str]] = set()  # a set, not a scan of the list: linear in appearances
     for appearance_in in item.appearances:
         rules.require_known(live, "source_id", appearance_in.source_id)
@@ -129,7 +127,7 @@ def _new_rows(
             raise errors.Conflict("The claim would have this appearance twice.")
         seen.add(key)
         appearances.append({"created_at": now, **appearance_in.model_dump()})
-    evidence: list[writes.Row] = []
+    evidence: list[Row] = []
     for evidence_in in item.evidence:
         rules.require_known(live, "source_id", evidence_in.source_id)
         evidence.append({"added_by": actor.name, "created_at": now, **evidence_in.model_dump()})
@@ -151,24 +149,20 @@ def _write(session: Session, accepted: list[_NewRows], *, actor: Actor, reason: 
         for part, part_id in zip(parts, ids, strict=True):
             part["id"] = part_id
     claims = [new.claim for new in accepted]
-    writes.create_many(
+    batch_rows.create_many(
         session,
         Claim,
         claims,
-        entity_type=ENTITY,
+        entity_type=CLAIMS.entity_type,
         actor=actor,
         reason=reason,
         snapshots=[new.snapshot() for new in accepted],
     )
+    CLAIMS.after_create_many(session, claims)
     for new in accepted:
         for part in (*new.evidence, *new.appearances):
             part["claim_id"] = new.claim["id"]
-    topics = [{"claim_id": row["id"], "topic": topic} for row in claims for topic in row["topics"]]
-    for table, rows in (
-        (topic_table, topics),
-        (evidence_table, all_evidence),
-        (appearance_table, all_appearances),
-    ):
+    for table, rows in ((evidence_table, all_evidence), (appearance_table, all_appearances)):
         if rows:
             conn.execute(sa.insert(table), rows)
 

@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 from app.core.base import MAX_ID, DbId, HttpUrl, LanguageTag, UtcDatetime, enum_type
 from app.core.paging import PageQuery
 from app.history.schemas import Reason
-from app.history.tracked import Tracked
+from app.tracked.models import Tracked
 
 Topic = Annotated[
     str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)

@@ -1,14 +1,13 @@
 """A claim's evidence and appearances. They are versioned with their claim: each change is one
 revision of the claim, whose snapshot lists them, and their ETag is the claim's."""
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
-from app.claims import rules, settlement
+from app.claims import rules
 from app.claims.models import (
     Appearance,
     AppearanceCreate,
@@ -17,13 +16,11 @@ from app.claims.models import (
     EvidenceCreate,
     EvidenceUpdate,
 )
-from app.claims.service import ENTITY, claim_snapshot
+from app.claims.service import CLAIMS
 from app.core import errors
 from app.core.base import utcnow
-from app.history import service as history_service
-from app.history import writes
-from app.history.models import RevisionAction
-from app.history.tracked import load_for_write
+from app.tracked.values import changed_fields, require_reason
+from app.tracked.versions import Expected
 
 EVIDENCE_NOT_NULL = frozenset({"title", "stance"})
 
@@ -33,7 +30,7 @@ def add_evidence(
     claim_id: int,
     evidence_in: EvidenceCreate,
     *,
-    expect: writes.Expect,
+    expect: Expected,
     actor: Actor,
     reason: str | None = None,
 ) -> tuple[Claim, Evidence]:
@@ -49,7 +46,7 @@ def add_evidence(
         session.add(evidence)
         return evidence
 
-    return _change_parts(session, claim_id, add, expect=expect, actor=actor, reason=reason)
+    return CLAIMS.change_parts(session, claim_id, add, expect=expect, actor=actor, reason=reason)
 
 
 def update_evidence(
@@ -58,11 +55,11 @@ def update_evidence(
     evidence_id: int,
     evidence_in: EvidenceUpdate,
     *,
-    expect: writes.Expect,
+    expect: Expected,
     actor: Actor,
     reason: str | None = None,
 ) -> tuple[Claim, Evidence]:
-    values = writes.changed_fields(evidence_in, not_null=EVIDENCE_NOT_NULL)
+    values = changed_fields(evidence_in, not_null=EVIDENCE_NOT_NULL)
     rules.check_references(session, values)
 
     def change(claim: Claim) -> Evidence:
@@ -77,7 +74,7 @@ def update_evidence(
             )
         return evidence
 
-    return _change_parts(session, claim_id, change, expect=expect, actor=actor, reason=reason)
+    return CLAIMS.change_parts(session, claim_id, change, expect=expect, actor=actor, reason=reason)
 
 
 def remove_evidence(
@@ -85,18 +82,20 @@ def remove_evidence(
     claim_id: int,
     evidence_id: int,
     *,
-    expect: writes.Expect,
+    expect: Expected,
     actor: Actor,
     reason: str | None,
 ) -> Claim:
-    reason = writes.require_reason(reason, "remove evidence")
+    reason = require_reason(reason, "remove evidence")
 
     def remove(claim: Claim) -> None:
         evidence = _get_part(session, Evidence, evidence_id, claim_id)
         rules.check_status_rules(session, claim, {}, evidence_removed=1)
         session.delete(evidence)
 
-    return _change_parts(session, claim_id, remove, expect=expect, actor=actor, reason=reason)[0]
+    return CLAIMS.change_parts(
+        session, claim_id, remove, expect=expect, actor=actor, reason=reason
+    )[0]
 
 
 def add_appearance(
@@ -104,7 +103,7 @@ def add_appearance(
     claim_id: int,
     appearance_in: AppearanceCreate,
     *,
-    expect: writes.Expect,
+    expect: Expected,
     actor: Actor,
     reason: str | None = None,
 ) -> tuple[Claim, Appearance]:
@@ -131,7 +130,7 @@ def add_appearance(
         session.add(appearance)
         return appearance
 
-    return _change_parts(session, claim_id, add, expect=expect, actor=actor, reason=reason)
+    return CLAIMS.change_parts(session, claim_id, add, expect=expect, actor=actor, reason=reason)
 
 
 def remove_appearance(
@@ -139,16 +138,18 @@ def remove_appearance(
     claim_id: int,
     appearance_id: int,
     *,
-    expect: writes.Expect,
+    expect: Expected,
     actor: Actor,
     reason: str | None,
 ) -> Claim:
-    reason = writes.require_reason(reason, "remove an appearance")
+    reason = require_reason(reason, "remove an appearance")
 
     def remove(claim: Claim) -> None:
         session.delete(_get_part(session, Appearance, appearance_id, claim_id))
 
-    return _change_parts(session, claim_id, remove, expect=expect, actor=actor, reason=reason)[0]
+    return CLAIMS.change_parts(
+        session, claim_id, remove, expect=expect, actor=actor, reason=reason
+    )[0]
 
 
 def _get_part(session: Session, model: type[Any], part_id: int, claim_id: int) -> Any:
@@ -156,43 +157,3 @@ def _get_part(session: Session, model: type[Any], part_id: int, claim_id: int) -
     if part is None or part.claim_id != claim_id:
         raise errors.NotFound(f"Claim {claim_id} has no {model.__tablename__} {part_id}.")
     return part
-
-
-def _change_parts(
-    session: Session,
-    claim_id: int,
-    mutate: Callable[[Claim], Any],
-    *,
-    expect: writes.Expect,
-    actor: Actor,
-    reason: str | None,
-) -> tuple[Claim, Any]:
-    """Load the claim for a write, apply ``mutate`` to its parts, and record the change as one
-    revision of the claim; a change of evidence under a settled verdict reopens its review.
-    Commits once; a change that changes nothing records and commits nothing."""
-    claim = load_for_write(session, Claim, claim_id)
-    expect.check(claim)
-    snapshot = claim_snapshot(session)
-    before = snapshot(claim)
-    result = mutate(claim)
-    session.flush()
-    after = snapshot(claim)
-    if before["evidence"] != after["evidence"]:
-        reopen: dict[str, Any] = {}
-        reason = settlement.reopen_on_basis_change(claim, reopen, reason, evidence_changed=True)
-        if reopen:
-            claim.review = reopen["review"]
-            after = snapshot(claim)
-    revision = history_service.record(
-        session,
-        claim,
-        entity_type=ENTITY,
-        action=RevisionAction.updated,
-        before=before,
-        after=after,
-        actor=actor,
-        reason=reason,
-    )
-    if revision is not None:
-        session.commit()
-    return claim, result

@@ -5,15 +5,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, text
-from sqlmodel import Session, col, select
 
 from app.claims.models import Appearance, Claim, ClaimQuery, ClaimTopic, Evidence
 from app.core import errors
 from app.core.paging import fetch_page, pick_sort, sort_keys
-from app.web.responses import RowJson
+from app.core.rowjson import RowJson
+from app.tracked.lookup import require_present
 
 claim_table = Claim.__table__  # type: ignore[attr-defined]
 topic_table = ClaimTopic.__table__  # type: ignore[attr-defined]
+evidence_table = Evidence.__table__  # type: ignore[attr-defined]
+appearance_table = Appearance.__table__  # type: ignore[attr-defined]
 ROWS = RowJson(claim_table)
 SORTS = sort_keys(
     claim_table.c.id,
@@ -72,11 +74,29 @@ def _matches(conn: Connection, q: str) -> Any:
     )
 
 
-def list_evidence(session: Session, claim_id: int) -> Sequence[Evidence]:
-    statement = select(Evidence).where(col(Evidence.claim_id) == claim_id)
-    return session.exec(statement.order_by(col(Evidence.id))).all()
+def claim_evidence(conn: Connection, claim_id: int) -> Sequence[sa.Row[Any]]:
+    """The evidence of a live claim, oldest first (404/410 for a missing or deleted claim)."""
+    _require_claim(conn, claim_id)
+    return list_evidence(conn, claim_id)
 
 
-def list_appearances(session: Session, claim_id: int) -> Sequence[Appearance]:
-    statement = select(Appearance).where(col(Appearance.claim_id) == claim_id)
-    return session.exec(statement.order_by(col(Appearance.id))).all()
+def claim_appearances(conn: Connection, claim_id: int) -> Sequence[sa.Row[Any]]:
+    """Where a live claim appeared, oldest first (404/410 for a missing or deleted claim)."""
+    _require_claim(conn, claim_id)
+    return list_appearances(conn, claim_id)
+
+
+def list_evidence(conn: Connection, claim_id: int) -> Sequence[sa.Row[Any]]:
+    statement = sa.select(evidence_table).where(evidence_table.c.claim_id == claim_id)
+    return conn.execute(statement.order_by(evidence_table.c.id)).all()
+
+
+def list_appearances(conn: Connection, claim_id: int) -> Sequence[sa.Row[Any]]:
+    statement = sa.select(appearance_table).where(appearance_table.c.claim_id == claim_id)
+    return conn.execute(statement.order_by(appearance_table.c.id)).all()
+
+
+def _require_claim(conn: Connection, claim_id: int) -> None:
+    statement = sa.select(claim_table.c.deleted_at).where(claim_table.c.id == claim_id)
+    row = conn.execute(statement).first()
+    require_present(row, "claim", claim_id, deleted_at=row.deleted_at if row else None)

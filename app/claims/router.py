@@ -1,19 +1,17 @@
 """HTTP for claims, their status, evidence and appearances: parse, call the service, render.
 
-Reads answer from the database's rows (the list and GET by id build no models); writes are
-plain ``def`` handlers on a write session. Every write answers the claim's new ETag; evidence
-and appearances are versioned with their claim, so their ETag is the claim's.
+Reads are ``async def`` on ``Database.read`` (the list and GET by id send the database's rows
+as they are, building no models); writes are plain ``def`` handlers on a write session. Every
+write answers the claim's new ETag: evidence and appearances are versioned with their claim.
 """
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.auth.dependencies import READER, CheckerActor, EditorActor
-from app.claims import parts, queries, service
-from app.claims.dependencies import CurrentClaim
+from app.claims import parts, queries
 from app.claims.models import (
     AppearanceCreate,
     AppearancePublic,
@@ -28,13 +26,20 @@ from app.claims.models import (
     EvidenceUpdate,
     StatusChange,
 )
-from app.core import errors
+from app.claims.service import CLAIMS
 from app.core.base import MAX_ID, Page
-from app.core.db import Database, SessionDep, WriteSessionDep, database_of
 from app.history.models import EntityType
-from app.history.schemas import Reason, ReasonIn, RevertIn
-from app.history.tracked import get_entity
-from app.history.views import AsOf, EntityId, add_history_routes, as_of_response
+from app.history.router import history_routes
+from app.history.schemas import ReasonIn, RevertIn
+from app.tracked.lookup import require_present
+from app.web.dependencies import (
+    AsOf,
+    EntityId,
+    OptionalReasonQuery,
+    ReasonQuery,
+    WriteSessionDep,
+    database_of,
+)
 from app.web.openapi import (
     BODY,
     ENTITY,
@@ -49,16 +54,22 @@ from app.web.openapi import (
     responses,
 )
 from app.web.preconditions import ExpectDep, OptionalExpectDep
-from app.web.reads import run_driver_read, run_read
-from app.web.responses import page_response, resource_response
+from app.web.reads import as_of_response
+from app.web.responses import (
+    etag,
+    page_response,
+    resource_response,
+    row_response,
+    rows_page_response,
+)
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 PartId = Annotated[int, Path(ge=1, le=MAX_ID)]
-ReasonQuery = Annotated[Reason, Query(description="Why, for the history (required).")]
-OptionalReasonQuery = Annotated[Reason | None, Query(description="Why, for the history.")]
+WRITTEN = ok(ETag=ETAG)
 
 
-def _claim_response(claim: Claim, status_code: int = 200) -> Response:
+def _claim(claim: Claim, status_code: int = 200) -> Response:
+    """The claim with its ETag (and, when just created, its Location)."""
     headers = {"Location": f"/api/v1/claims/{claim.id}"} if status_code == 201 else None
     return resource_response(
         ClaimPublic.model_validate(claim),
@@ -66,9 +77,6 @@ def _claim_response(claim: Claim, status_code: int = 200) -> Response:
         status_code=status_code,
         headers=headers,
     )
-
-
-# --- claims -------------------------------------------------------------------------------------
 
 
 @router.get(
@@ -79,16 +87,10 @@ def _claim_response(claim: Claim, status_code: int = 200) -> Response:
     dependencies=[READER],
 )
 async def list_claims(request: Request, query: Annotated[ClaimQuery, Query()]) -> Response:
-    rows, next_cursor = await run_read(request, lambda conn: queries.list_claims(conn, query))
-    return queries.ROWS.page_response(request.url, rows, next_cursor)
-
-
-def _claim_as_of(database: Database, entity_id: int, as_of: str) -> Response:
-    with database.session() as session:
-        claim = get_entity(session, Claim, entity_id, allow_deleted=True)
-        return as_of_response(
-            session, claim, entity_type=EntityType.claim, as_of=as_of, public_model=ClaimAsOf
-        )
+    rows, next_cursor = await database_of(request).read(
+        lambda conn: queries.list_claims(conn, query)
+    )
+    return rows_page_response(queries.ROWS, request.url, rows, next_cursor)
 
 
 @router.get(
@@ -107,19 +109,24 @@ def _claim_as_of(database: Database, entity_id: int, as_of: str) -> Response:
     dependencies=[READER],
 )
 async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) -> Response:
+    database = database_of(request)
     if as_of is not None:
-        return await run_in_threadpool(_claim_as_of, database_of(request), entity_id, as_of)
-    row = await run_driver_read(
-        request, lambda database: queries.ROWS.fetch_by_id(database, entity_id)
-    )
-    if row is None:
-        raise errors.NotFound(f"No claim with id {entity_id}.")
-    if row["deleted_at"] is not None:
-        raise errors.Gone(
-            f"claim {entity_id} was deleted; its history is still readable.",
-            deleted_at=str(row["deleted_at"]),
+        return await database.read(
+            lambda conn: as_of_response(
+                conn,
+                Claim,
+                entity_id,
+                entity_type=EntityType.claim,
+                as_of=as_of,
+                public_model=ClaimAsOf,
+            )
         )
-    return queries.ROWS.mapping_response(row)
+    # The hottest read: driver SQL, the row straight to JSON.
+    row = await database.read_driver(lambda db: queries.ROWS.fetch_by_id(db, entity_id))
+    found = require_present(
+        row, "claim", entity_id, deleted_at=row["deleted_at"] if row is not None else None
+    )
+    return row_response(queries.ROWS, found)
 
 
 @router.post(
@@ -130,14 +137,14 @@ async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) 
     responses=responses(ROLE, BODY, 409, ok=ok(201, ETag=ETAG, Location=LOCATION)),
 )
 def create_claim(session: WriteSessionDep, actor: CheckerActor, body: ClaimCreate) -> Response:
-    return _claim_response(service.create_claim(session, body, actor=actor), 201)
+    return _claim(CLAIMS.create(session, body, actor=actor), 201)
 
 
 @router.patch(
     "/{entity_id}",
     response_model=ClaimPublic,
     summary="Change a claim (If-Match required)",
-    responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=ok(ETag=ETAG)),
+    responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=WRITTEN),
 )
 def update_claim(
     session: WriteSessionDep,
@@ -147,17 +154,15 @@ def update_claim(
     body: ClaimUpdate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    claim = service.update_claim(
-        session, entity_id, body, expect=expect, actor=actor, reason=reason
-    )
-    return _claim_response(claim)
+    claim = CLAIMS.update(session, entity_id, body, expect=expect, actor=actor, reason=reason)
+    return _claim(claim)
 
 
 @router.delete(
     "/{entity_id}",
     response_model=ClaimPublic,
     summary="Delete a claim (soft; reason required)",
-    responses=responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=ok(ETag=ETAG)),
+    responses=responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=WRITTEN),
 )
 def delete_claim(
     session: WriteSessionDep,
@@ -166,15 +171,14 @@ def delete_claim(
     entity_id: EntityId,
     reason: ReasonQuery,
 ) -> Response:
-    claim = service.delete_claim(session, entity_id, expect=expect, actor=actor, reason=reason)
-    return _claim_response(claim)
+    return _claim(CLAIMS.delete(session, entity_id, expect=expect, actor=actor, reason=reason))
 
 
 @router.post(
     "/{entity_id}/restore",
     response_model=ClaimPublic,
     summary="Undo the delete of a claim",
-    responses=responses(ROLE, BODY, 404, IF_MATCH, 409, ok=ok(ETag=ETAG)),
+    responses=responses(ROLE, BODY, 404, IF_MATCH, 409, ok=WRITTEN),
 )
 def restore_claim(
     session: WriteSessionDep,
@@ -183,17 +187,15 @@ def restore_claim(
     entity_id: EntityId,
     body: ReasonIn,
 ) -> Response:
-    claim = service.restore_claim(
-        session, entity_id, expect=expect, actor=actor, reason=body.reason
-    )
-    return _claim_response(claim)
+    claim = CLAIMS.restore(session, entity_id, expect=expect, actor=actor, reason=body.reason)
+    return _claim(claim)
 
 
 @router.post(
     "/{entity_id}/revert",
     response_model=ClaimPublic,
     summary="Bring back an earlier version of a claim",
-    responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=ok(ETag=ETAG)),
+    responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=WRITTEN),
 )
 def revert_claim(
     session: WriteSessionDep,
@@ -202,13 +204,13 @@ def revert_claim(
     entity_id: EntityId,
     body: RevertIn,
 ) -> Response:
-    claim = service.revert_claim(
+    claim = CLAIMS.revert(
         session, entity_id, body.to_version, expect=expect, actor=actor, reason=body.reason
     )
-    return _claim_response(claim)
+    return _claim(claim)
 
 
-add_history_routes(router, entity_type=EntityType.claim, noun="claim")
+router.include_router(history_routes(EntityType.claim, "claim"))
 
 
 @router.post(
@@ -224,11 +226,11 @@ def change_status(
     entity_id: EntityId,
     change: StatusChange,
 ) -> Response:
-    claim = service.set_status(session, entity_id, change, expect=expect, actor=actor)
-    return resource_response(ClaimPublic.model_validate(claim), version=claim.version)
+    return _claim(CLAIMS.set_status(session, entity_id, change, expect=expect, actor=actor))
 
 
-# --- evidence -----------------------------------------------------------------------------------
+# --- evidence ---------------------------------------------------------------------------------
+# Evidence and appearances are versioned with their claim: their ETag is the claim's.
 
 
 @router.get(
@@ -238,9 +240,8 @@ def change_status(
     responses=responses(KEYED, ENTITY, PARAMS),
     dependencies=[READER],
 )
-def list_evidence(request: Request, session: SessionDep, claim: CurrentClaim) -> Response:
-    assert claim.id is not None
-    items = queries.list_evidence(session, claim.id)
+async def list_evidence(request: Request, entity_id: EntityId) -> Response:
+    items = await database_of(request).read(lambda conn: queries.claim_evidence(conn, entity_id))
     return page_response(request.url, EvidencePublic, items, None)
 
 
@@ -308,10 +309,10 @@ def remove_evidence(
     claim = parts.remove_evidence(
         session, entity_id, evidence_id, expect=expect, actor=actor, reason=reason
     )
-    return Response(status_code=204, headers={"ETag": f'"v{claim.version}"'})
+    return Response(status_code=204, headers={"ETag": etag(claim.version)})
 
 
-# --- appearances --------------------------------------------------------------------------------
+# --- appearances ------------------------------------------------------------------------------
 
 
 @router.get(
@@ -321,9 +322,8 @@ def remove_evidence(
     responses=responses(KEYED, ENTITY, PARAMS),
     dependencies=[READER],
 )
-def list_appearances(request: Request, session: SessionDep, claim: CurrentClaim) -> Response:
-    assert claim.id is not None
-    items = queries.list_appearances(session, claim.id)
+async def list_appearances(request: Request, entity_id: EntityId) -> Response:
+    items = await database_of(request).read(lambda conn: queries.claim_appearances(conn, entity_id))
     return page_response(request.url, AppearancePublic, items, None)
 
 
@@ -370,4 +370,4 @@ def remove_appearance(
     claim = parts.remove_appearance(
         session, entity_id, appearance_id, expect=expect, actor=actor, reason=reason
     )
-    return Response(status_code=204, headers={"ETag": f'"v{claim.version}"'})
+    return Response(status_code=204, headers={"ETag": etag(claim.version)})

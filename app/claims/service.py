@@ -1,15 +1,17 @@
-"""A claim's single writes: create, change, status, delete, restore, revert. Each is one
-transaction that commits once, its revision included.
+"""A claim's single writes, on the tracked-entity kit: create, change, status, delete, restore,
+revert, and the change of its parts. Each is one transaction that commits once, its revision
+included.
 
-What is the claim's own: its snapshot lists its evidence and appearances, its topics are kept
-in an index table, its references must be live, and a change to what a settled verdict rests
-on reopens the review (settlement.py). The rules themselves are in rules.py.
+``ClaimService`` adds to ``TrackedService`` only what is the claim's own: its snapshot lists
+its evidence and appearances, its topics are kept in an index table, its references must be
+live, a change to what a settled verdict rests on reopens the review (settlement.py), and the
+status change. The rules themselves are in rules.py; evidence and appearances in parts.py.
 """
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlmodel import Session, SQLModel, col, select
 
 from app.auth.actor import Actor
@@ -24,40 +26,176 @@ from app.claims.models import (
     Evidence,
     StatusChange,
 )
-from app.history import writes
 from app.history.models import EntityType, RevisionAction
-from app.history.tracked import load_for_write
+from app.tracked.lookup import load_for_write
+from app.tracked.rows import Row
+from app.tracked.service import TrackedService
+from app.tracked.values import changed_fields, plain_snapshot
+from app.tracked.versions import Expected
 
-ENTITY = EntityType.claim
-NOT_NULL = frozenset({"statement", "language", "topics"})
 # The fields of a claim's evidence and appearances its snapshot holds.
 EVIDENCE_FIELDS = ("id", "title", "stance", "url", "source_id", "note", "added_by")
 APPEARANCE_FIELDS = ("id", "source_id", "role", "quote")
 topic_table = ClaimTopic.__table__  # type: ignore[attr-defined]
+PartT = TypeVar("PartT")
 
 
-def claim_snapshot(session: Session) -> Callable[[Any], dict[str, Any]]:
-    """The claim as history records it: its fields plus its evidence and appearances."""
+class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
+    model = Claim
+    entity_type = EntityType.claim
+    update_model = ClaimUpdate
+    revert_model = ClaimRevertable  # a revert brings back the verdict fields too
+    not_null = frozenset({"statement", "language", "topics"})
 
-    def snapshot(claim: Claim) -> dict[str, Any]:
-        data = writes.plain_snapshot(claim)
+    # --- hooks ----------------------------------------------------------------------------
+
+    def snapshot(self, session: Session, entity: Claim) -> dict[str, Any]:
+        """The claim as history records it: its fields plus its evidence and appearances."""
+        data = plain_snapshot(entity)
         data["evidence"] = []
         data["appearances"] = []
-        if claim.id is None:
+        if entity.id is None:
             return data
-        evidence = session.exec(
-            select(Evidence).where(col(Evidence.claim_id) == claim.id).order_by(col(Evidence.id))
-        )
-        data["evidence"] = [_pick(item, EVIDENCE_FIELDS) for item in evidence]
+        data["evidence"] = self._evidence(session, entity.id)
         appearances = session.exec(
             select(Appearance)
-            .where(col(Appearance.claim_id) == claim.id)
+            .where(col(Appearance.claim_id) == entity.id)
             .order_by(col(Appearance.id))
         )
         data["appearances"] = [_pick(item, APPEARANCE_FIELDS) for item in appearances]
         return data
 
-    return snapshot
+    def normalize(self, values: dict[str, Any], current: Claim | None) -> dict[str, Any]:
+        if "topics" in values:
+            values["topics"] = distinct_topics(values["topics"])
+        return values
+
+    def check_rules(self, session: Session, entity: Claim | None, values: dict[str, Any]) -> None:
+        """On create, the references; on a revert, they and the verdict rules too (a PATCH
+        checks its references in ``update``, before loading the claim)."""
+        rules.check_references(session, values)
+        if entity is not None:
+            rules.check_status_rules(session, entity, values)
+
+    def after_change(self, session: Session, entity: Claim, before: dict[str, Any] | None) -> None:
+        """Rewrite the claim's rows in the topic index, unless its topics did not change."""
+        assert entity.id is not None
+        if before is not None and before["topics"] == entity.topics:
+            return
+        session.exec(delete(topic_table).where(topic_table.c.claim_id == entity.id))
+        session.add_all(ClaimTopic(claim_id=entity.id, topic=topic) for topic in entity.topics)
+        session.flush()
+
+    def after_create_many(self, session: Session, rows: Sequence[Row]) -> None:
+        """The topic index of claims written as rows: one INSERT for them all."""
+        topics = [
+            {"claim_id": row["id"], "topic": topic} for row in rows for topic in row["topics"]
+        ]
+        if topics:
+            session.connection().execute(insert(topic_table), topics)
+
+    # --- writes the kit's do not cover ------------------------------------------------------
+
+    def update(
+        self,
+        session: Session,
+        entity_id: int,
+        data: ClaimUpdate,
+        *,
+        expect: Expected,
+        actor: Actor,
+        reason: str | None = None,
+    ) -> Claim:
+        """A PATCH. Its references are checked before the claim is loaded: a bad reference
+        is a 422 even when the claim is missing or the If-Match stale."""
+        requested = changed_fields(data, not_null=self.not_null)
+        rules.check_references(session, requested)
+        claim = self._load(session, entity_id, expect=expect)
+        values = self.normalize(requested, claim)
+        before = self.snapshot(session, claim)
+        if self._change(session, claim, values, before=before, actor=actor, reason=reason):
+            self.after_change(session, claim, before)
+            session.commit()
+        return claim
+
+    def set_status(
+        self,
+        session: Session,
+        claim_id: int,
+        change: StatusChange,
+        *,
+        expect: Expected,
+        actor: Actor,
+    ) -> Claim:
+        """A verdict, a review move, or both (DESIGN.md, "Verification status and review").
+        Who may make it is checked before the If-Match."""
+        claim = load_for_write(session, Claim, claim_id)
+        rules.check_status_permission(claim, change, actor)
+        expect.check(claim.version)
+        values = rules.status_change_values(claim, change)
+        rules.check_status_rules(session, claim, values)
+        if self._change(session, claim, values, actor=actor, reason=change.reason):
+            session.commit()
+        return claim
+
+    def change_parts(
+        self,
+        session: Session,
+        claim_id: int,
+        mutate: Callable[[Claim], PartT],
+        *,
+        expect: Expected,
+        actor: Actor,
+        reason: str | None,
+    ) -> tuple[Claim, PartT]:
+        """Change the claim's evidence or appearances (``mutate`` does) as one revision of
+        the claim; a change of evidence under a settled verdict reopens its review. A change
+        that changes nothing records and commits nothing."""
+        claim = self._load(session, claim_id, expect=expect)
+        before = self.snapshot(session, claim)
+        result = mutate(claim)
+        session.flush()
+        reopen: dict[str, Any] = {}
+        if self._evidence(session, claim_id) != before["evidence"]:
+            reason = settlement.reopen_on_basis_change(claim, reopen, reason, evidence_changed=True)
+        if self._change(session, claim, reopen, before=before, actor=actor, reason=reason):
+            session.commit()
+        return claim, result
+
+    # --- steps ------------------------------------------------------------------------------
+
+    def _change(
+        self,
+        session: Session,
+        entity: Claim,
+        values: dict[str, Any],
+        *,
+        actor: Actor,
+        reason: str | None,
+        action: RevisionAction = RevisionAction.updated,
+        reverted_to: int | None = None,
+        before: dict[str, Any] | None = None,
+    ) -> bool:
+        """Every change of a claim's fields: one that changes what a settled verdict rests on
+        (an edit, a revert) reopens the review, and its revision's reason says so."""
+        reason = settlement.reopen_on_basis_change(entity, values, reason)
+        return super()._change(
+            session,
+            entity,
+            values,
+            actor=actor,
+            reason=reason,
+            action=action,
+            reverted_to=reverted_to,
+            before=before,
+        )
+
+    @staticmethod
+    def _evidence(session: Session, claim_id: int) -> list[dict[str, Any]]:
+        evidence = session.exec(
+            select(Evidence).where(col(Evidence.claim_id) == claim_id).order_by(col(Evidence.id))
+        )
+        return [_pick(item, EVIDENCE_FIELDS) for item in evidence]
 
 
 def _pick(item: SQLModel, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -69,164 +207,11 @@ def distinct_topics(topics: list[str]) -> list[str]:
     return list(dict.fromkeys(topics))
 
 
-def _sync_topics(session: Session, claim: Claim, previous: list[str] | None = None) -> None:
-    """Rewrite the claim's rows in the topic index, unless its topics did not change."""
-    assert claim.id is not None
-    if previous is not None and previous == claim.topics:
-        return
-    session.exec(delete(topic_table).where(topic_table.c.claim_id == claim.id))
-    session.add_all(ClaimTopic(claim_id=claim.id, topic=topic) for topic in claim.topics)
-    session.flush()
-
-
-def create_claim(
-    session: Session, claim_in: ClaimCreate, *, actor: Actor, reason: str | None = None
-) -> Claim:
-    rules.check_references(session, claim_in.model_dump(include={"speaker_id", "outlet_id"}))
-    claim = Claim.model_validate(claim_in)
-    claim.topics = distinct_topics(claim_in.topics)
-    writes.create(
-        session,
-        claim,
-        entity_type=ENTITY,
-        actor=actor,
-        reason=reason,
-        snapshot=claim_snapshot(session),
-    )
-    _sync_topics(session, claim)
-    session.commit()
-    return claim
-
-
-def update_claim(
-    session: Session,
-    claim_id: int,
-    claim_in: ClaimUpdate,
-    *,
-    expect: writes.Expect,
-    actor: Actor,
-    reason: str | None = None,
-) -> Claim:
-    values = writes.changed_fields(claim_in, not_null=NOT_NULL)
-    rules.check_references(session, values)
-    if "topics" in values:
-        values["topics"] = distinct_topics(values["topics"])
-    claim = load_for_write(session, Claim, claim_id)
-    expect.check(claim)
-    reason = settlement.reopen_on_basis_change(claim, values, reason)
-    topics_before = list(claim.topics)
-    if writes.update(
-        session,
-        claim,
-        values,
-        entity_type=ENTITY,
-        actor=actor,
-        reason=reason,
-        snapshot=claim_snapshot(session),
-    ):
-        _sync_topics(session, claim, topics_before)
-        session.commit()
-    return claim
-
-
-def set_status(
-    session: Session,
-    claim_id: int,
-    change: StatusChange,
-    *,
-    expect: writes.Expect,
-    actor: Actor,
-) -> Claim:
-    """A verdict, a review move, or both (DESIGN.md, "Verification status and review")."""
-    claim = load_for_write(session, Claim, claim_id)
-    rules.check_status_permission(claim, change, actor)
-    expect.check(claim)
-    values = rules.status_change_values(claim, change)
-    rules.check_status_rules(session, claim, values)
-    if writes.update(
-        session,
-        claim,
-        values,
-        entity_type=ENTITY,
-        actor=actor,
-        reason=change.reason,
-        snapshot=claim_snapshot(session),
-    ):
-        session.commit()
-    return claim
-
-
-def delete_claim(
-    session: Session, claim_id: int, *, expect: writes.Expect, actor: Actor, reason: str | None
-) -> Claim:
-    return writes.delete_entity(
-        session,
-        Claim,
-        claim_id,
-        entity_type=ENTITY,
-        expect=expect,
-        actor=actor,
-        reason=reason,
-        snapshot=claim_snapshot(session),
-    )
-
-
-def restore_claim(
-    session: Session, claim_id: int, *, expect: writes.Expect, actor: Actor, reason: str | None
-) -> Claim:
-    return writes.restore_entity(
-        session,
-        Claim,
-        claim_id,
-        entity_type=ENTITY,
-        expect=expect,
-        actor=actor,
-        reason=reason,
-        snapshot=claim_snapshot(session),
-    )
-
-
-def revert_claim(
-    session: Session,
-    claim_id: int,
-    to_version: int,
-    *,
-    expect: writes.Expect,
-    actor: Actor,
-    reason: str | None,
-) -> Claim:
-    """Bring back a version's fields and verdict; evidence and appearances stay as they are."""
-    claim = load_for_write(session, Claim, claim_id)
-    expect.check(claim)
-    reason = writes.require_reason(reason, "revert")
-    values = writes.reverted_values(
-        session, claim, entity_type=ENTITY, to_version=to_version, update_model=ClaimRevertable
-    )
-    rules.check_references(session, values)
-    rules.check_status_rules(session, claim, values)
-    # Bringing back an old statement under today's settled verdict reopens it like an edit.
-    reason = settlement.reopen_on_basis_change(claim, values, reason)
-    topics_before = list(claim.topics)
-    if writes.update(
-        session,
-        claim,
-        values,
-        entity_type=ENTITY,
-        actor=actor,
-        reason=reason,
-        snapshot=claim_snapshot(session),
-        action=RevisionAction.reverted,
-        reverted_to=to_version,
-    ):
-        _sync_topics(session, claim, topics_before)
-        session.commit()
-    return claim
-
-
-WRITES = writes.TrackedWrites(
-    create=create_claim,
-    update=update_claim,
-    delete=delete_claim,
-    restore=restore_claim,
-    revert=revert_claim,
-)
+CLAIMS = ClaimService()
+# The names the rest of the app calls.
+create_claim = CLAIMS.create
+update_claim = CLAIMS.update
+set_status = CLAIMS.set_status
+delete_claim = CLAIMS.delete
+restore_claim = CLAIMS.restore
+revert_claim = CLAIMS.revert

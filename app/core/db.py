@@ -1,29 +1,29 @@
-"""Engine, sessions and the request-scoped database handle.
+"""Engine, sessions and the database handle a request (or a command) works with.
 
 Writes on SQLite open with ``BEGIN IMMEDIATE`` so that two writers never both read a version and
 then race for the lock; on PostgreSQL the services take a row lock instead.
 """
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import orjson
-from fastapi import Depends, Request
+from anyio import to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from app.core.settings import Settings, get_settings
-from app.history.tracked import refuse_bulk_writes
+from app.tracked.guard import install_bulk_write_guard
 
 T = TypeVar("T")
+R = TypeVar("R")
 BEGIN_IMMEDIATE = "claims_begin_immediate"
 # A single-statement read needs no explicit transaction on SQLite (each statement is atomic).
 NO_BEGIN = "claims_no_begin"
-
-event.listen(Session, "do_orm_execute", refuse_bulk_writes)
 
 
 def make_engine(url: str | None = None, settings: Settings | None = None) -> Engine:
@@ -84,8 +84,10 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
 class Database:
     """What a request needs of the database: ORM sessions for writes, connections for reads.
 
-    Tests build one bound to a single connection inside an outer transaction, so that every
-    commit a service makes only releases a savepoint and the test's writes vanish afterwards.
+    Its sessions refuse bulk UPDATE/DELETE on tracked tables (``app.tracked.guard``, installed
+    here, where the sessions are made). Tests build one bound to a single connection inside an
+    outer transaction, so that every commit a service makes only releases a savepoint and the
+    test's writes vanish afterwards.
     """
 
     def __init__(self, engine: Engine, *, bind: Connection | None = None) -> None:
@@ -94,13 +96,47 @@ class Database:
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._write_engine = engine.execution_options(**{BEGIN_IMMEDIATE: True})
         self._single_read_engine = engine.execution_options(**{NO_BEGIN: True})
+        self._sessions = sessionmaker(class_=Session, expire_on_commit=False)
+        install_bulk_write_guard(self._sessions)
 
     def session(self, *, write: bool = False) -> Session:
         if self.bind is not None:
-            return Session(
-                bind=self.bind, join_transaction_mode="create_savepoint", expire_on_commit=False
-            )
-        return Session(self._write_engine if write else self.engine, expire_on_commit=False)
+            return self._sessions(bind=self.bind, join_transaction_mode="create_savepoint")
+        return self._sessions(bind=self._write_engine if write else self.engine)
+
+    # --- reads from async handlers -----------------------------------------------------------
+    #
+    # The trade-off, once: a short read on SQLite takes well under a millisecond, far less than
+    # the thread-pool hop FastAPI makes for a plain ``def`` handler (PERFORMANCE.md), so it runs
+    # inline on the event loop. A network database must never block the loop: on PostgreSQL
+    # the same work runs in the thread pool. The work must be short (a page, one entity, its
+    # history); a long one (the verifier) asks for ``snapshot=True`` and runs in the thread
+    # pool on both backends.
+
+    async def read(self, work: Callable[[Connection], R], *, snapshot: bool = False) -> R:
+        """``work(conn)`` on a read connection. Without ``snapshot``, no transaction is begun
+        on SQLite: each statement sees its own moment (enough for one statement, or for
+        statements over rows that never change, like revisions). With ``snapshot``, every
+        statement sees one moment, and the work runs in the thread pool."""
+        if snapshot:
+            return await to_thread.run_sync(self._read_snapshot, work)
+        if self.is_sqlite:
+            return self._read(work)
+        return await to_thread.run_sync(self._read, work)
+
+    async def read_driver(self, work: Callable[["Database"], R]) -> R:
+        """``read`` for the hottest path, GET by id: ``work`` reads through ``fetch_one``."""
+        if self.is_sqlite:
+            return work(self)
+        return await to_thread.run_sync(work, self)
+
+    def _read(self, work: Callable[[Connection], R]) -> R:
+        with self.read_connection(single_statement=True) as conn:
+            return work(conn)
+
+    def _read_snapshot(self, work: Callable[[Connection], R]) -> R:
+        with self.read_connection(snapshot=True) as conn:
+            return work(conn)
 
     @contextmanager
     def read_connection(
@@ -156,32 +192,3 @@ def in_chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
     whatever the batch size setting."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def database_of(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
-async def get_database(request: Request) -> Database:
-    # async on purpose: a plain `def` dependency would cost a thread-pool hop on hot reads.
-    return database_of(request)
-
-
-DatabaseDep = Annotated[Database, Depends(get_database)]
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """A read session; it never commits (a commit in cleanup would follow the response)."""
-    with database_of(request).session() as session:
-        yield session
-
-
-def get_write_session(request: Request) -> Iterator[Session]:
-    """A write session: BEGIN IMMEDIATE on SQLite. The service commits, once."""
-    with database_of(request).session(write=True) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-WriteSessionDep = Annotated[Session, Depends(get_write_session)]

@@ -7,9 +7,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from app.auth.dependencies import READER
-from app.core.db import database_of
 from app.exports import service
-from app.history.views import EntityId
+from app.web.dependencies import EntityId, database_of
 from app.web.openapi import ENTITY, KEYED, PARAMS, responses
 
 router = APIRouter(tags=["exports"])

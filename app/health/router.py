@@ -8,7 +8,8 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from app.core.db import Database, DatabaseDep
+from app.core.db import Database
+from app.web.dependencies import DatabaseDep
 from app.web.openapi import problem_responses
 
 router = APIRouter(tags=["health"])

@@ -11,8 +11,6 @@ from typing import Any
 
 import orjson
 
-HASH_ALGORITHM = "sha256"
-
 
 def canonical_json(value: Any) -> bytes:
     # orjson with sorted keys writes the same bytes as json.dumps(sort_keys=True,

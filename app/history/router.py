@@ -1,24 +1,30 @@
-"""The global change feed and the history verifier."""
+"""The ledger over HTTP: the global change feed, the verifier, and each tracked entity's
+history routes (``history_routes``: the same three for every entity type)."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.auth.actor import Role
 from app.auth.dependencies import READER, require
-from app.core.base import MAX_REVISION_ID
-from app.core.db import DatabaseDep, SessionDep
-from app.core.paging import MAX_LIMIT
+from app.core import errors
+from app.core.base import MAX_ID, MAX_REVISION_ID, Page
+from app.core.paging import MAX_LIMIT, SortKey, decode_cursor, encode_cursor
 from app.history import service as history_service
-from app.history.models import EntityType, RevisionPublic, VerifyReport
+from app.history.models import DiffPublic, EntityType, RevisionPublic, VerifyReport
+from app.history.service import revision_table
 from app.history.verify import verify_history
+from app.web.dependencies import EntityId, VersionNumber, database_of
 from app.web.openapi import KEYED, LINK, PARAMS, ROLE, ok, responses
-from app.web.responses import next_link, resource_response
+from app.web.responses import next_link, page_response, resource_response
 
 router = APIRouter(tags=["history"])
+
+_VERSION_SORT = SortKey(
+    "version", revision_table.c.version, revision_table.c.version, False, False, is_datetime=False
+)
 
 
 class ChangesPage(BaseModel):
@@ -33,17 +39,18 @@ class ChangesPage(BaseModel):
     responses=responses(KEYED, PARAMS, ok=ok(Link=LINK)),
     dependencies=[READER],
 )
-def changes(
+async def changes(
     request: Request,
-    session: SessionDep,
     after: Annotated[
         int, Query(ge=0, le=MAX_REVISION_ID, description="The last revision id you saw.")
     ] = 0,
     entity_type: EntityType | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> Response:
-    revisions = history_service.changes_feed(
-        session.connection(), after=after, entity_type=entity_type, limit=limit
+    revisions = await database_of(request).read(
+        lambda conn: history_service.changes_feed(
+            conn, after=after, entity_type=entity_type, limit=limit
+        )
     )
     items = [RevisionPublic.of(revision) for revision in revisions]
     next_after = items[-1].id if items else after
@@ -63,10 +70,83 @@ def changes(
     # It reads every revision there is: not for every reader to run at will.
     dependencies=[Depends(require(Role.editor))],
 )
-async def verify(database: DatabaseDep) -> Response:
-    def run() -> VerifyReport:
-        with database.read_connection(snapshot=True) as conn:
-            return verify_history(conn)
-
-    report = await run_in_threadpool(run)
+async def verify(request: Request) -> Response:
+    report = await database_of(request).read(verify_history, snapshot=True)
     return resource_response(report, version=None)
+
+
+def history_routes(entity_type: EntityType, noun: str) -> APIRouter:
+    """GET /{id}/history, /{id}/history/{version} and /{id}/diff for one tracked entity type,
+    for its router to include."""
+    routes = APIRouter()
+
+    @routes.get(
+        "/{entity_id}/history",
+        summary=f"The revisions of a {noun}, oldest first, paged by version",
+        response_model=Page[RevisionPublic],
+        responses=responses(KEYED, 404, PARAMS, ok=ok(Link=LINK)),
+        dependencies=[READER],
+    )
+    async def history(
+        request: Request,
+        entity_id: EntityId,
+        cursor: Annotated[str | None, Query(max_length=512)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    ) -> Response:
+        after = decode_cursor(cursor, _VERSION_SORT)[1] if cursor else 0
+        revisions = await database_of(request).read(
+            lambda conn: history_service.list_revisions(
+                conn, entity_type, entity_id, after_version=after, limit=limit + 1
+            )
+        )
+        if not revisions and after == 0:
+            raise errors.NotFound(f"No {noun} with id {entity_id} has any history.")
+        next_cursor = None
+        if len(revisions) > limit:
+            revisions = revisions[:limit]
+            next_cursor = encode_cursor(_VERSION_SORT, None, revisions[-1].version)
+        return page_response(
+            request.url, RevisionPublic, [RevisionPublic.of(r) for r in revisions], next_cursor
+        )
+
+    @routes.get(
+        "/{entity_id}/history/{version}",
+        summary=f"One revision of a {noun}",
+        response_model=RevisionPublic,
+        responses=responses(KEYED, 404, PARAMS),
+        dependencies=[READER],
+    )
+    async def revision(request: Request, entity_id: EntityId, version: VersionNumber) -> Response:
+        found = await database_of(request).read(
+            lambda conn: history_service.get_revision(conn, entity_type, entity_id, version)
+        )
+        return resource_response(RevisionPublic.of(found), version=None)
+
+    @routes.get(
+        "/{entity_id}/diff",
+        summary=f"What changed in a {noun} between two versions",
+        response_model=DiffPublic,
+        responses=responses(KEYED, 404, PARAMS),
+        dependencies=[READER],
+    )
+    async def diff(
+        request: Request,
+        entity_id: EntityId,
+        from_version: Annotated[int, Query(alias="from", ge=1, le=MAX_ID)],
+        to_version: Annotated[int, Query(alias="to", ge=1, le=MAX_ID)],
+    ) -> Response:
+        changes = await database_of(request).read(
+            lambda conn: history_service.diff_versions(
+                conn, entity_type, entity_id, from_version, to_version
+            )
+        )
+        body = DiffPublic(
+            entity_type=entity_type,
+            entity_id=entity_id,
+            from_version=from_version,
+            to_version=to_version,
+            changes=changes,
+        )
+        return resource_response(body, version=None)
+
+    return routes

@@ -7,9 +7,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.auth.dependencies import CheckerActor
-from app.core.db import database_of
 from app.imports import intake
 from app.imports.models import ImportFormat, ImportSummary, OnError
+from app.web.dependencies import database_of
 from app.web.openapi import BODY, ROLE, header, ok, responses
 from app.web.responses import JSON_MEDIA_TYPE
 

@@ -48,7 +48,6 @@ from app.core import errors
 from app.core.base import utcnow
 from app.core.db import BEGIN_IMMEDIATE, Database, in_chunks
 from app.core.text import fold
-from app.history.writes import NO_PRECONDITION, Row
 from app.imports.models import (
     IdempotencyKey,
     ImportRecord,
@@ -65,6 +64,8 @@ from app.sources import service as sources_service
 from app.sources.models import Source, SourceCreate
 from app.speakers import service as speakers_service
 from app.speakers.models import Speaker, SpeakerCreate
+from app.tracked.rows import Row
+from app.tracked.versions import NO_PRECONDITION
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 # PostgreSQL: batches run one at a time (SQLite's BEGIN IMMEDIATE already does this), so a
@@ -344,11 +345,11 @@ def _apply(batch: _Batch, record: ImportRecord) -> str:
         outcome = "unchanged" if claim.version == version else "updated"
         evidence_seen = {
             (item.title, item.url, item.note)
-            for item in claims_queries.list_evidence(session, claim.id or 0)
+            for item in claims_queries.list_evidence(session.connection(), claim.id or 0)
         }
         appearances_seen = {
             (item.source_id, str(item.role))
-            for item in claims_queries.list_appearances(session, claim.id or 0)
+            for item in claims_queries.list_appearances(session.connection(), claim.id or 0)
         }
     claim_id = claim.id
     assert claim_id is not None

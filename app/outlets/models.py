@@ -8,7 +8,7 @@ from sqlmodel import Field, SQLModel
 
 from app.core.base import CountryCode, DomainName, LanguageTag, UtcDatetime, enum_type
 from app.core.paging import PageQuery
-from app.history.tracked import Tracked
+from app.tracked.models import Tracked
 
 
 class OutletKind(StrEnum):

@@ -6,14 +6,12 @@ from typing import Any
 from sqlalchemy import Connection, func
 
 from app.core.paging import fetch_page, pick_sort, sort_keys
+from app.core.rowjson import RowJson
 from app.core.text import like_pattern
-from app.history import writes
 from app.history.models import EntityType
-from app.outlets.models import Outlet, OutletQuery, OutletUpdate
-from app.web.responses import RowJson
+from app.outlets.models import Outlet, OutletCreate, OutletQuery, OutletUpdate
+from app.tracked.service import TrackedService
 
-ENTITY = EntityType.outlet
-NOT_NULL = frozenset({"name", "kind"})
 outlet_table = Outlet.__table__  # type: ignore[attr-defined]
 ROWS = RowJson(outlet_table)
 SORTS = sort_keys(
@@ -21,9 +19,14 @@ SORTS = sort_keys(
 )
 
 
-OUTLETS = writes.TrackedService(
-    Outlet, entity_type=ENTITY, update_model=OutletUpdate, not_null=NOT_NULL
-)
+class OutletService(TrackedService[Outlet, OutletCreate, OutletUpdate]):
+    model = Outlet
+    entity_type = EntityType.outlet
+    update_model = OutletUpdate
+    not_null = frozenset({"name", "kind"})
+
+
+OUTLETS = OutletService()
 create_outlet = OUTLETS.create
 update_outlet = OUTLETS.update
 delete_outlet = OUTLETS.delete

@@ -26,7 +26,6 @@ from app.claims.models import (
     EvidenceCreate,
     StatusChange,
 )
-from app.history.writes import NO_PRECONDITION, TrackedService
 from app.outlets import service as outlets_service
 from app.outlets.models import OutletCreate
 from app.schema.migrate import project_root
@@ -34,6 +33,8 @@ from app.sources import service as sources_service
 from app.sources.models import SourceCreate
 from app.speakers import service as speakers_service
 from app.speakers.models import SpeakerCreate
+from app.tracked.service import TrackedService
+from app.tracked.versions import NO_PRECONDITION
 
 
 def default_seed_dir() -> Path:
@@ -196,7 +197,7 @@ def _upsert(
 def _upsert_all(
     session: Session,
     report: SeedReport,
-    service: TrackedService[Any],
+    service: TrackedService[Any, Any, Any],
     records: list[Any],
     actor: Actor,
 ) -> dict[str, int]:

@@ -7,7 +7,7 @@ from sqlmodel import Field, SQLModel
 
 from app.core.base import MAX_ID, DbId, HttpUrl, LanguageTag, UtcDatetime
 from app.core.paging import PageQuery
-from app.history.tracked import Tracked
+from app.tracked.models import Tracked
 
 
 class SourceBase(SQLModel):

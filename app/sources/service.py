@@ -6,14 +6,12 @@ from typing import Any
 from sqlalchemy import Connection, func
 
 from app.core.paging import fetch_page, pick_sort, sort_keys
+from app.core.rowjson import RowJson
 from app.core.text import like_pattern
-from app.history import writes
 from app.history.models import EntityType
-from app.sources.models import Source, SourceQuery, SourceUpdate
-from app.web.responses import RowJson
+from app.sources.models import Source, SourceCreate, SourceQuery, SourceUpdate
+from app.tracked.service import TrackedService
 
-ENTITY = EntityType.source
-NOT_NULL: frozenset[str] = frozenset()
 source_table = Source.__table__  # type: ignore[attr-defined]
 ROWS = RowJson(source_table)
 SORTS = sort_keys(
@@ -22,9 +20,13 @@ SORTS = sort_keys(
 )
 
 
-SOURCES = writes.TrackedService(
-    Source, entity_type=ENTITY, update_model=SourceUpdate, not_null=NOT_NULL
-)
+class SourceService(TrackedService[Source, SourceCreate, SourceUpdate]):
+    model = Source
+    entity_type = EntityType.source
+    update_model = SourceUpdate
+
+
+SOURCES = SourceService()
 create_source = SOURCES.create
 update_source = SOURCES.update
 delete_source = SOURCES.delete

@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from app.core.base import CountryCode, UtcDatetime, enum_type
 from app.core.paging import PageQuery
-from app.history.tracked import Tracked
+from app.tracked.models import Tracked
 
 Alias = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 

@@ -9,14 +9,19 @@ from sqlmodel import Session
 from app.core import errors
 from app.core.db import in_chunks
 from app.core.paging import fetch_page, pick_sort, sort_keys
+from app.core.rowjson import RowJson
 from app.core.text import fold, like_pattern
-from app.history import writes
 from app.history.models import EntityType
-from app.speakers.models import Speaker, SpeakerAlias, SpeakerQuery, SpeakerUpdate
-from app.web.responses import RowJson
+from app.speakers.models import (
+    Speaker,
+    SpeakerAlias,
+    SpeakerCreate,
+    SpeakerQuery,
+    SpeakerUpdate,
+)
+from app.tracked.rows import Row
+from app.tracked.service import TrackedService
 
-ENTITY = EntityType.speaker
-NOT_NULL = frozenset({"name", "kind", "aliases"})
 speaker_table = Speaker.__table__  # type: ignore[attr-defined]
 ROWS = RowJson(speaker_table)
 alias_table = SpeakerAlias.__table__  # type: ignore[attr-defined]
@@ -44,42 +49,43 @@ def _alias_rows(speaker_id: int | None, name: str, aliases: list[str]) -> list[d
     ]
 
 
-def _reindex_aliases(session: Session, speaker: Speaker) -> None:
-    assert speaker.id is not None
-    session.exec(delete(alias_table).where(alias_table.c.speaker_id == speaker.id))
-    rows = _alias_rows(speaker.id, speaker.name, speaker.aliases)
-    session.add_all(SpeakerAlias(**row) for row in rows)
-    session.flush()
+class SpeakerService(TrackedService[Speaker, SpeakerCreate, SpeakerUpdate]):
+    """Speakers keep their aliases distinct and a folded index of name and aliases."""
+
+    model = Speaker
+    entity_type = EntityType.speaker
+    update_model = SpeakerUpdate
+    not_null = frozenset({"name", "kind", "aliases"})
+
+    def normalize(self, values: dict[str, Any], current: Speaker | None) -> dict[str, Any]:
+        """Aliases are stored distinct and without the name itself."""
+        if current is None or "name" in values or "aliases" in values:
+            name = values.get("name", current.name if current else "")
+            aliases = values.get("aliases", current.aliases if current else [])
+            values = {**values, "aliases": _clean_aliases(name, aliases)}
+        return values
+
+    def after_change(
+        self, session: Session, entity: Speaker, before: dict[str, Any] | None
+    ) -> None:
+        """Rewrite the speaker's rows in the alias index."""
+        assert entity.id is not None
+        session.exec(delete(alias_table).where(alias_table.c.speaker_id == entity.id))
+        rows = _alias_rows(entity.id, entity.name, entity.aliases)
+        session.add_all(SpeakerAlias(**row) for row in rows)
+        session.flush()
+
+    def after_create_many(self, session: Session, rows: Sequence[Row]) -> None:
+        index = [
+            alias
+            for speaker in rows
+            for alias in _alias_rows(speaker["id"], speaker["name"], speaker["aliases"])
+        ]
+        if index:
+            session.connection().execute(insert(alias_table), index)
 
 
-def _index_new_speakers(session: Session, speakers: Sequence[dict[str, Any]]) -> None:
-    rows = [
-        alias
-        for speaker in speakers
-        for alias in _alias_rows(speaker["id"], speaker["name"], speaker["aliases"])
-    ]
-    if rows:
-        session.connection().execute(insert(alias_table), rows)
-
-
-def _normalize(values: dict[str, Any], current: Speaker | None) -> dict[str, Any]:
-    """Aliases are stored distinct and without the name itself."""
-    if current is None or "name" in values or "aliases" in values:
-        name = values.get("name", current.name if current else "")
-        aliases = values.get("aliases", current.aliases if current else [])
-        values = {**values, "aliases": _clean_aliases(name, aliases)}
-    return values
-
-
-SPEAKERS = writes.TrackedService(
-    Speaker,
-    entity_type=ENTITY,
-    update_model=SpeakerUpdate,
-    not_null=NOT_NULL,
-    normalize=_normalize,
-    after_change=_reindex_aliases,
-    after_create_many=_index_new_speakers,
-)
+SPEAKERS = SpeakerService()
 new_speaker_row = SPEAKERS.new_row
 create_speaker = SPEAKERS.create
 create_speakers = SPEAKERS.create_many

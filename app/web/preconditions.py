@@ -1,8 +1,9 @@
-"""Cross-domain request dependencies: If-Match. (The acting caller: app/auth/dependencies.py.)
+"""If-Match on the HTTP side: the header parsed into the version a service expects.
 
 If-Match is a declared, pattern-checked header: FastAPI validates it together with every other
-parameter (422), and the version check itself (412, or 428 when it is missing and this app
-requires it) runs in the service, after validation, in the order the OpenAPI document implies.
+parameter (422), and the version check itself (``Expected.check`` raising a 412, or a 428 when
+it is missing and this app requires it) runs in the service, after validation, in the order
+the OpenAPI document implies; app/web/problems.py renders those two as problems naming ETags.
 """
 
 import re
@@ -10,21 +11,21 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from app.history.writes import Expect
+from app.tracked.versions import Expected
 
 # [0-9], not \d: only ASCII digits, as the document's (ECMA) regex reads it.
 IF_MATCH_PATTERN = r'^"v[0-9]{1,18}"$'
 _ETAG = re.compile(r'^"v([0-9]{1,18})"$')
 
 
-def parse_if_match(value: str | None, *, required: bool) -> Expect:
+def parse_if_match(value: str | None, *, required: bool) -> Expected:
     """The version an If-Match value names (the value has passed IF_MATCH_PATTERN)."""
     if value is None:
-        return Expect(None, required=required)
+        return Expected(None, required=required)
     match = _ETAG.match(value.strip())
     if match is None:  # unreachable behind the Header pattern; kept for direct callers
         raise ValueError(f"not an ETag this API sends: {value!r}")
-    return Expect(int(match.group(1)), required=required)
+    return Expected(int(match.group(1)), required=required)
 
 
 def get_expect(
@@ -37,7 +38,7 @@ def get_expect(
             "is configured for trusted scripts (CLAIMS_REQUIRE_IF_MATCH=false).",
         ),
     ] = None,
-) -> Expect:
+) -> Expected:
     # This app's settings, not the process's: tests and embedders build apps with their own.
     return parse_if_match(if_match, required=request.app.state.settings.require_if_match)
 
@@ -50,9 +51,9 @@ def get_optional_expect(
             description='Optional: the claim ETag you last read, like "v7".',
         ),
     ] = None,
-) -> Expect:
+) -> Expected:
     return parse_if_match(if_match, required=False)
 
 
-ExpectDep = Annotated[Expect, Depends(get_expect)]
-OptionalExpectDep = Annotated[Expect, Depends(get_optional_expect)]
+ExpectDep = Annotated[Expected, Depends(get_expect)]
+OptionalExpectDep = Annotated[Expected, Depends(get_optional_expect)]

@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import compile_path
 
-from app.core.errors import AppError
+from app.core.errors import AppError, VersionMismatch, VersionRequired
+from app.web.responses import etag
 
 log = logging.getLogger("app.errors")
 
@@ -82,6 +83,34 @@ async def _app_error(request: Request, exc: Exception) -> Response:
         errors=exc.errors,
         headers=exc.headers,
         extra=exc.extra,
+    )
+
+
+async def _version_mismatch(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, VersionMismatch)
+    current = etag(exc.current_version)
+    return problem_response(
+        exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=f"The resource is at {current}, not {etag(exc.expected_version)}: "
+        "someone changed it since you read it. Read it again and re-apply your change.",
+        request=request,
+        extra={"current_etag": current},
+    )
+
+
+async def _version_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, VersionRequired)
+    current = etag(exc.current_version)
+    return problem_response(
+        exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail="This write needs an If-Match header with the ETag you last read "
+        f"(currently {current}).",
+        request=request,
+        extra={"current_etag": current},
     )
 
 
@@ -175,6 +204,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(VersionMismatch, _version_mismatch)
+    app.add_exception_handler(VersionRequired, _version_required)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)

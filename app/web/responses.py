@@ -2,40 +2,23 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import (
-    JSON,
-    Connection,
-    DateTime,
-    Row,
-    Select,
-    String,
-    Table,
-    Text,
-    bindparam,
-    case,
-    cast,
-    func,
-    literal_column,
-    select,
-    type_coerce,
-)
-from sqlalchemy.dialects.postgresql.psycopg import dialect as postgresql_dialect
-from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
-from sqlalchemy.engine import Dialect
+from sqlalchemy import Row
 from starlette.datastructures import URL
 from starlette.responses import Response
 
-from app.history.tracked import etag
-
-if TYPE_CHECKING:
-    from app.core.db import Database
+from app.core.rowjson import RowJson
 
 M = TypeVar("M", bound=BaseModel)
 JSON_MEDIA_TYPE = "application/json"
+
+
+def etag(version: int) -> str:
+    """The ETag of a tracked entity at ``version``: ``"v7"``."""
+    return f'"v{version}"'
 
 
 @cache
@@ -75,109 +58,6 @@ def _link_headers(url: URL, next_cursor: str | None) -> dict[str, str]:
     return {"Link": next_link(url, cursor=next_cursor)}
 
 
-def _is_datetime(column: Any) -> bool:
-    return isinstance(getattr(column.type, "impl", column.type), DateTime)
-
-
-def _iso_utc(column: Any, dialect: str) -> Any:
-    """The timestamp as pydantic writes it: 'YYYY-MM-DDTHH:MM:SSZ', or with '.ffffff' when
-    there are microseconds, computed by the database."""
-    if dialect == "sqlite":  # stored as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'
-        stored = type_coerce(column, String)
-        day_and_t = func.substr(stored, 1, 10).concat("T")
-        whole = day_and_t.concat(func.substr(stored, 12, 8)).concat("Z")
-        fraction = day_and_t.concat(func.substr(stored, 12)).concat("Z")
-        return case((func.substr(stored, 21) == "000000", whole), else_=fraction)
-    utc = column.op("AT TIME ZONE")(literal_column("'UTC'"))
-    whole = func.to_char(utc, literal_column("""'YYYY-MM-DD"T"HH24:MI:SS"Z"'"""))
-    fraction = func.to_char(utc, literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"""))
-    return case((func.date_trunc("second", column) == column, whole), else_=fraction)
-
-
-def _json_ready(column: Any, dialect: str) -> Any:
-    if isinstance(column.type, JSON):
-        return cast(column, Text)  # the stored text, passed through as is
-    if _is_datetime(column):
-        return _iso_utc(column, dialect)
-    return column
-
-
-class RowJson:
-    """Table rows straight to JSON, without building models: the hot read path.
-
-    The database hands every value over ready for JSON: JSON columns as their stored text
-    (passed through with orjson.Fragment), enums as plain strings, timestamps as pydantic
-    writes them. The column list is compiled to SQL once per dialect, so a request builds
-    and caches only its WHERE clause. Only for tables whose columns are exactly their Public
-    model's fields (tests/test_serialization.py holds them to it).
-    """
-
-    DIALECTS = {"sqlite": sqlite_dialect(), "postgresql": postgresql_dialect()}  # type: ignore[no-untyped-call]
-
-    def __init__(self, table: Table) -> None:
-        self.table = table
-        self.json_keys = tuple(c.name for c in table.columns if isinstance(c.type, JSON))
-        self._columns: dict[str, Any] = {}
-        for name, dialect in self.DIALECTS.items():
-            parts = []
-            for column in table.columns:
-                expression = _json_ready(column, name).compile(
-                    dialect=dialect, compile_kwargs={"literal_binds": True}
-                )
-                parts.append(f"{expression} AS {dialect.identifier_preparer.quote(column.name)}")
-            self._columns[name] = literal_column(", ".join(parts))
-
-        # GET by id is the hottest read: its SQL is compiled once and run as driver SQL.
-        self._by_id_sql = {
-            name: str(
-                self.select(name).where(table.c.id == bindparam("id")).compile(dialect=dialect)
-            )
-            for name, dialect in self.DIALECTS.items()
-        }
-
-    def select(self, dialect: str) -> Select[Any]:
-        return select(self._columns[dialect]).select_from(self.table)
-
-    def _by_id(self, dialect: Dialect, entity_id: int) -> tuple[str, Any]:
-        """The precompiled by-id SQL of ``dialect`` and its parameters."""
-        params = (entity_id,) if dialect.positional else {"id": entity_id}
-        return self._by_id_sql[dialect.name], params
-
-    def by_id(self, conn: Connection, entity_id: int) -> Row[Any] | None:
-        return conn.exec_driver_sql(*self._by_id(conn.dialect, entity_id)).first()
-
-    def fetch_by_id(self, database: "Database", entity_id: int) -> dict[str, Any] | None:
-        """``by_id`` straight from the driver (``Database.fetch_one``): the hottest read."""
-        return database.fetch_one(*self._by_id(database.engine.dialect, entity_id))
-
-    def as_dicts(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
-        if not rows:
-            return []
-        keys = rows[0]._fields  # once per page: Row._fields builds a new tuple each time
-        items = [dict(zip(keys, row, strict=True)) for row in rows]
-        for item in items:
-            for key in self.json_keys:
-                item[key] = orjson.Fragment(item[key])
-        return items
-
-    def mapping_response(self, item: dict[str, Any]) -> Response:
-        """One entity from ``fetch_by_id``, with its ETag."""
-        for key in self.json_keys:
-            item[key] = orjson.Fragment(item[key])
-        body = orjson.dumps(item, option=orjson.OPT_UTC_Z)
-        return Response(body, media_type=JSON_MEDIA_TYPE, headers={"ETag": etag(item["version"])})
-
-    def page_response(
-        self, url: URL, rows: Sequence[Row[Any]], next_cursor: str | None
-    ) -> Response:
-        """``{"items": [...], "next_cursor": ...}`` plus ``Link: <next>; rel="next"``."""
-        body = orjson.dumps(
-            {"items": self.as_dicts(rows), "next_cursor": next_cursor},
-            option=orjson.OPT_UTC_Z,
-        )
-        return Response(body, media_type=JSON_MEDIA_TYPE, headers=_link_headers(url, next_cursor))
-
-
 def page_response(
     url: URL, model: type[BaseModel], rows: Iterable[Any], next_cursor: str | None
 ) -> Response:
@@ -187,4 +67,21 @@ def page_response(
     items = adapter.validate_python(list(rows), from_attributes=True)
     body = b'{"items":' + adapter.dump_json(items) + b',"next_cursor":'
     body += orjson.dumps(next_cursor) + b"}"
+    return Response(body, media_type=JSON_MEDIA_TYPE, headers=_link_headers(url, next_cursor))
+
+
+def row_response(rows: RowJson, item: dict[str, Any]) -> Response:
+    """One entity read by ``RowJson.fetch_by_id``, with its ETag."""
+    body = orjson.dumps(rows.as_json_ready(item), option=orjson.OPT_UTC_Z)
+    return Response(body, media_type=JSON_MEDIA_TYPE, headers={"ETag": etag(item["version"])})
+
+
+def rows_page_response(
+    rows: RowJson, url: URL, page: Sequence[Row[Any]], next_cursor: str | None
+) -> Response:
+    """``{"items": [...], "next_cursor": ...}`` plus ``Link: <next>; rel="next"``, for rows
+    selected with ``RowJson.select``."""
+    body = orjson.dumps(
+        {"items": rows.as_dicts(page), "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z
+    )
     return Response(body, media_type=JSON_MEDIA_TYPE, headers=_link_headers(url, next_cursor))

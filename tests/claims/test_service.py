@@ -7,7 +7,7 @@ from app.claims import parts as claims_parts
 from app.claims import service as claims_service
 from app.claims.models import ClaimCreate, ClaimUpdate, StatusChange
 from app.core import errors
-from app.history.writes import NO_PRECONDITION, Expect
+from app.tracked.versions import NO_PRECONDITION, Expected
 from tests import factories
 from tests.factories import ACTOR
 
@@ -101,7 +101,7 @@ class TestSetStatus:
                 session,
                 claim.id,
                 StatusChange(status="unproven", verdict="x", reason="y"),
-                expect=Expect(version=7),
+                expect=Expected(version=7),
                 actor=ACTOR,
             )
 

@@ -24,13 +24,13 @@ from app.core import errors
 from app.core.db import Database
 from app.exports import service as exports_service
 from app.history import service as history_service
-from app.history import writes
 from app.history.models import EntityType, Revision
-from app.history.writes import NO_PRECONDITION
 from app.imports import service as imports_service
 from app.imports.models import OnError
 from app.speakers import service as speakers_service
 from app.speakers.models import SpeakerUpdate
+from app.tracked.service import TrackedService
+from app.tracked.versions import NO_PRECONDITION
 from tests import factories
 
 CHECKER = Actor(name="night checker", role=Role.checker, request_id="checker-request")
@@ -317,15 +317,16 @@ class TestSettledSnapshot:
         self, session: Session, db: Database
     ) -> None:
         claim, _ = settled_false(session)
-        # A write as it was before the rule: the statement changed, the claim stayed settled.
+        # A write as it was before the rule (the kit's change, without the claim's reopening):
+        # the statement changed, the claim stayed settled.
         loaded = session.get(Claim, claim.id)
-        writes.update(
+        TrackedService._change(
+            claims_service.CLAIMS,
             session,
             loaded,
             {"statement": "Drifted."},
-            entity_type=EntityType.claim,
             actor=CHECKER,
-            snapshot=claims_service.claim_snapshot(session),
+            reason=None,
         )
         session.commit()
         assert loaded.review == "settled"

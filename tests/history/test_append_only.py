@@ -18,8 +18,8 @@ from app.claims import service as claims_service
 from app.claims.models import ClaimUpdate
 from app.core.db import Database, make_engine
 from app.history.verify import verify_history
-from app.history.writes import NO_PRECONDITION
 from app.schema.migrate import upgrade
+from app.tracked.versions import NO_PRECONDITION
 from tests import factories
 from tests.conftest import BACKENDS, PG_URL, drop_pg_database, fresh_database_url
 

@@ -12,11 +12,11 @@ from app.claims import service as claims_service
 from app.claims.models import AppearanceCreate, ClaimUpdate, EvidenceUpdate
 from app.history import service as history_service
 from app.history.models import EntityType, Revision
-from app.history.tracked import BulkWriteRefused
 from app.history.verify import verify_history
-from app.history.writes import NO_PRECONDITION
 from app.speakers import service as speakers_service
 from app.speakers.models import Speaker, SpeakerUpdate
+from app.tracked.guard import BulkWriteRefused
+from app.tracked.versions import NO_PRECONDITION
 from tests import factories
 from tests.factories import ACTOR
 

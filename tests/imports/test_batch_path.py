@@ -20,11 +20,11 @@ from app.core import errors
 from app.core.db import BEGIN_IMMEDIATE, Database, make_engine
 from app.history.models import Revision
 from app.history.verify import verify_history
-from app.history.writes import plain_snapshot
 from app.imports import service as imports_service
 from app.imports.models import OnError
 from app.schema.migrate import upgrade
 from app.speakers.models import Speaker
+from app.tracked.values import plain_snapshot
 from tests.conftest import drop_pg_database, fresh_database_url
 
 API = "/api/v1"
@@ -82,7 +82,7 @@ class TestOneRevisionPerNewClaim:
         # Exactly what the one-at-a-time writes would have recorded for this claim.
         stored = session.get(Claim, claim["id"])
         assert stored is not None
-        assert snapshot == claims_service.claim_snapshot(session)(stored)
+        assert snapshot == claims_service.CLAIMS.snapshot(session, stored)
         assert claim["head_hash"] == history[0]["hash"]
         # Likewise the speaker the batch created, and its alias index.
         speaker = session.get(Speaker, claim["speaker_id"])

@@ -1,5 +1,6 @@
 """The HTTP contract of /speakers, /outlets and /sources (the shared tracked routes)."""
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -105,6 +106,41 @@ class TestTrackedRoutes:
         )
         assert restored.status_code == 200
         assert client.get(url).json()["deleted_at"] is None
+
+    def test_412_and_428_name_the_current_etag(
+        self, client: TestClient, path: str, body: dict[str, Any], change: dict[str, Any]
+    ) -> None:
+        url = f"{path}/{post(client, path, body)['id']}"
+        required = client.patch(url, json=change).json()
+        assert required["detail"] == (
+            'This write needs an If-Match header with the ETag you last read (currently "v1").'
+        )
+        assert required["current_etag"] == '"v1"'
+        stale = client.patch(url, json=change, headers={"If-Match": '"v7"'}).json()
+        assert stale["detail"] == (
+            'The resource is at "v1", not "v7": someone changed it since you read it. '
+            "Read it again and re-apply your change."
+        )
+        assert stale["current_etag"] == '"v1"'
+        assert {"current_version", "expected_version"}.isdisjoint(stale)
+
+    def test_404_and_410_say_what_is_missing(
+        self, client: TestClient, path: str, body: dict[str, Any], change: dict[str, Any]
+    ) -> None:
+        noun = path.rsplit("/", 1)[1].removesuffix("s")
+        created = post(client, path, body)
+        url = f"{path}/{created['id']}"
+        assert client.get(f"{path}/987654").json()["detail"] == f"No {noun} with id 987654."
+        deleted = client.delete(url, params={"reason": "Dup"}, headers={"If-Match": '"v1"'})
+        gone = client.get(url).json()
+        assert (
+            gone["detail"] == f"{noun} {created['id']} was deleted; its history is still readable."
+        )
+        assert datetime.fromisoformat(gone["deleted_at"]) == datetime.fromisoformat(
+            deleted.json()["deleted_at"]
+        )
+        refused = client.patch(url, json=change, headers={"If-Match": '"v2"'}).json()
+        assert refused["detail"] == f"{noun} {created['id']} was deleted; restore it to change it."
 
     def test_revert_brings_back_old_values_as_a_new_version(
         self, client: TestClient, path: str, body: dict[str, Any], change: dict[str, Any]

@@ -1,0 +1,124 @@
+"""Table rows straight to JSON-ready values, without building models: the hot read path.
+
+The SQL part only (which columns, computed how, and the precompiled by-id statement); the
+responses are built on the web side (app/web/responses.py).
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Row,
+    Select,
+    String,
+    Table,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql.psycopg import dialect as postgresql_dialect
+from sqlalchemy.dialects.sqlite.pysqlite import dialect as sqlite_dialect
+from sqlalchemy.engine import Dialect
+
+from app.core.db import Database
+
+
+def _is_datetime(column: Any) -> bool:
+    return isinstance(getattr(column.type, "impl", column.type), DateTime)
+
+
+def _iso_utc(column: Any, dialect: str) -> Any:
+    """The timestamp as pydantic writes it: 'YYYY-MM-DDTHH:MM:SSZ', or with '.ffffff' when
+    there are microseconds, computed by the database."""
+    if dialect == "sqlite":  # stored as UTC text 'YYYY-MM-DD HH:MM:SS.ffffff'
+        stored = type_coerce(column, String)
+        day_and_t = func.substr(stored, 1, 10).concat("T")
+        whole = day_and_t.concat(func.substr(stored, 12, 8)).concat("Z")
+        fraction = day_and_t.concat(func.substr(stored, 12)).concat("Z")
+        return case((func.substr(stored, 21) == "000000", whole), else_=fraction)
+    utc = column.op("AT TIME ZONE")(literal_column("'UTC'"))
+    whole = func.to_char(utc, literal_column("""'YYYY-MM-DD"T"HH24:MI:SS"Z"'"""))
+    fraction = func.to_char(utc, literal_column("""'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"""))
+    return case((func.date_trunc("second", column) == column, whole), else_=fraction)
+
+
+def _json_ready(column: Any, dialect: str) -> Any:
+    if isinstance(column.type, JSON):
+        return cast(column, Text)  # the stored text, passed through as is
+    if _is_datetime(column):
+        return _iso_utc(column, dialect)
+    return column
+
+
+class RowJson:
+    """Table rows straight to JSON, without building models: the hot read path.
+
+    The database hands every value over ready for JSON: JSON columns as their stored text
+    (passed through with orjson.Fragment), enums as plain strings, timestamps as pydantic
+    writes them. The column list is compiled to SQL once per dialect, so a request builds
+    and caches only its WHERE clause. Only for tables whose columns are exactly their Public
+    model's fields (tests/test_serialization.py holds them to it).
+    """
+
+    DIALECTS = {"sqlite": sqlite_dialect(), "postgresql": postgresql_dialect()}  # type: ignore[no-untyped-call]
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.json_keys = tuple(c.name for c in table.columns if isinstance(c.type, JSON))
+        self._columns: dict[str, Any] = {}
+        for name, dialect in self.DIALECTS.items():
+            parts = []
+            for column in table.columns:
+                expression = _json_ready(column, name).compile(
+                    dialect=dialect, compile_kwargs={"literal_binds": True}
+                )
+                parts.append(f"{expression} AS {dialect.identifier_preparer.quote(column.name)}")
+            self._columns[name] = literal_column(", ".join(parts))
+
+        # GET by id is the hottest read: its SQL is compiled once and run as driver SQL.
+        self._by_id_sql = {
+            name: str(
+                self.select(name).where(table.c.id == bindparam("id")).compile(dialect=dialect)
+            )
+            for name, dialect in self.DIALECTS.items()
+        }
+
+    def select(self, dialect: str) -> Select[Any]:
+        return select(self._columns[dialect]).select_from(self.table)
+
+    def _by_id(self, dialect: Dialect, entity_id: int) -> tuple[str, Any]:
+        """The precompiled by-id SQL of ``dialect`` and its parameters."""
+        params = (entity_id,) if dialect.positional else {"id": entity_id}
+        return self._by_id_sql[dialect.name], params
+
+    def by_id(self, conn: Connection, entity_id: int) -> Row[Any] | None:
+        return conn.exec_driver_sql(*self._by_id(conn.dialect, entity_id)).first()
+
+    def fetch_by_id(self, database: Database, entity_id: int) -> dict[str, Any] | None:
+        """``by_id`` straight from the driver (``Database.fetch_one``): the hottest read."""
+        return database.fetch_one(*self._by_id(database.engine.dialect, entity_id))
+
+    def as_dicts(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+        """Rows as {column: value}, JSON columns as orjson fragments (their stored text)."""
+        if not rows:
+            return []
+        keys = rows[0]._fields  # once per page: Row._fields builds a new tuple each time
+        items = [dict(zip(keys, row, strict=True)) for row in rows]
+        for item in items:
+            self.as_json_ready(item)
+        return items
+
+    def as_json_ready(self, item: dict[str, Any]) -> dict[str, Any]:
+        """One row from ``fetch_by_id`` with its JSON columns as orjson fragments; in place."""
+        for key in self.json_keys:
+            item[key] = orjson.Fragment(item[key])
+        return item

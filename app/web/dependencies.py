@@ -1,0 +1,59 @@
+"""What handlers take from FastAPI besides their body: the database, sessions, path and query
+parameters shared by every tracked entity's routes. (The caller: app/auth/dependencies.py;
+If-Match: app/web/preconditions.py.)
+
+A router reads with ``await database_of(request).read(work)`` in an ``async def`` handler
+(``read_driver`` for GET by id) and writes in a plain ``def`` handler with ``WriteSessionDep``.
+"""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+from sqlmodel import Session
+
+from app.core.base import MAX_ID
+from app.core.db import Database
+from app.history.schemas import Reason
+
+
+def database_of(request: Request) -> Database:
+    """This app's database (``app.state``): no dependency to solve on hot reads."""
+    database: Database = request.app.state.database
+    return database
+
+
+async def get_database(request: Request) -> Database:
+    # async on purpose: a plain `def` dependency would cost a thread-pool hop.
+    return database_of(request)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A read session; it never commits (a commit in cleanup would follow the response)."""
+    with database_of(request).session() as session:
+        yield session
+
+
+def get_write_session(request: Request) -> Iterator[Session]:
+    """A write session: BEGIN IMMEDIATE on SQLite. The service commits, once."""
+    with database_of(request).session(write=True) as session:
+        yield session
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SessionDep = Annotated[Session, Depends(get_session)]
+WriteSessionDep = Annotated[Session, Depends(get_write_session)]
+
+EntityId = Annotated[int, Path(ge=1, le=MAX_ID, description="The entity's id.")]
+# A version is an INTEGER column too.
+VersionNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="A version, 1 for the first.")]
+AsOf = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="A version number (`7`) or an ISO 8601 UTC timestamp: the entity as it was "
+        "then, read from its history.",
+    ),
+]
+ReasonQuery = Annotated[Reason, Query(description="Why, for the history (required).")]
+OptionalReasonQuery = Annotated[Reason | None, Query(description="Why, for the history.")]
