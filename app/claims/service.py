@@ -67,7 +67,7 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
 
     def normalize(self, values: dict[str, Any], current: Claim | None) -> dict[str, Any]:
         if "topics" in values:
-            values["topics"] = distinct_topics(values["topics"])
+            values["topics"] = list(dict.fromkeys(values["topics"]))  # first order, once each
         return values
 
     def check_rules(self, session: Session, entity: Claim | None, values: dict[str, Any]) -> None:
@@ -94,7 +94,7 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
         if topics:
             session.connection().execute(insert(topic_table), topics)
 
-    # --- writes the kit's do not cover ------------------------------------------------------
+    # --- writes: the PATCH adjusted, and the claim's own -------------------------------------
 
     def update(
         self,
@@ -200,11 +200,6 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
 
 def _pick(item: SQLModel, fields: tuple[str, ...]) -> dict[str, Any]:
     return item.model_dump(mode="json", include=set(fields))
-
-
-def distinct_topics(topics: list[str]) -> list[str]:
-    """The topics in their first order, each once (they arrive folded to lower case)."""
-    return list(dict.fromkeys(topics))
 
 
 CLAIMS = ClaimService()
