@@ -2,7 +2,7 @@
 
 Every row is what the service functions would write: snapshots come from the real model objects
 through ``app.tracked.values.plain_snapshot`` (plus the claim's evidence and appearances lists,
-as ``app.claims.service.claim_snapshot`` adds them), changes from ``diff_snapshots`` and hashes
+as ``ClaimService.snapshot`` adds them), changes from ``diff_snapshots`` and hashes
 from ``app.history.hashing.revision_hash``. Only the writing is different: Core executemany,
 one transaction per batch of 1,000 claims. ``GET /api/v1/history/verify`` passes on the result.
 """
@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Table, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from app.auth.actor import Actor, Role
+from app.claims import queries as claims_queries
 from app.claims import service as claims_service
 from app.claims.models import Claim, ClaimStatus, ClaimTopic, Evidence, ReviewState, Stance
 from app.core.db import make_engine
@@ -190,7 +191,7 @@ def _row(table: str, entity: Any) -> dict[str, Any]:
 
 
 def _claim_snapshot(claim: Claim, evidence: list[dict[str, Any]]) -> dict[str, Any]:
-    """claims.service.claim_snapshot without the session: the evidence list is given."""
+    """ClaimService.snapshot without the session: the evidence list is given."""
     data = plain_snapshot(claim)
     data["evidence"] = evidence
     data["appearances"] = []
@@ -359,7 +360,7 @@ class Generator:
                 created_at=at,
             )
             rows.add("evidence", _row("evidence", item))
-            fields = set(claims_service._EVIDENCE_FIELDS)
+            fields = set(claims_service.EVIDENCE_FIELDS)
             evidence = [item.model_dump(mode="json", include=fields)]
             history.step(RevisionAction.updated, at, _claim_snapshot(claim, evidence))
             at = self._time(at, 240)
@@ -514,7 +515,7 @@ def deep_cursor(url: str, pages: int, limit: int) -> tuple[str, int]:
             last_id = int(conn.execute(statement).scalar_one())
     finally:
         engine.dispose()
-    return encode_cursor(claims_service.SORTS["-id"], None, last_id), pages
+    return encode_cursor(claims_queries.SORTS["-id"], None, last_id), pages
 
 
 def search_hits(url: str) -> int:

@@ -6,6 +6,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app.auth.actor import Actor, Role
+from app.claims import parts as claims_parts
 from app.claims import service as claims_service
 from app.claims.models import Claim, ClaimCreate, EvidenceCreate, StatusChange
 from app.outlets import service as outlets_service
@@ -70,7 +71,7 @@ def evidence(session: Session, claim_id: int, **overrides: Any) -> Any:
         "url": "https://www.reuters.com/world/europe/bakhmut-2023-03-08/",
     }
     values.update(overrides)
-    return claims_service.add_evidence(
+    return claims_parts.add_evidence(
         session, claim_id, EvidenceCreate(**values), expect=NO_PRECONDITION, actor=ACTOR
     )[1]
 

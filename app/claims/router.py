@@ -1,4 +1,9 @@
-"""HTTP for claims, their status, evidence and appearances."""
+"""HTTP for claims, their status, evidence and appearances: parse, call the service, render.
+
+Reads are ``async def`` on ``Database.read`` (the list and GET by id send the database's rows
+as they are, building no models); writes are plain ``def`` handlers on a write session. Every
+write answers the claim's new ETag: evidence and appearances are versioned with their claim.
+"""
 
 from typing import Annotated
 
@@ -6,8 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from app.auth.dependencies import READER, CheckerActor, EditorActor
-from app.claims import service
-from app.claims.dependencies import CurrentClaim
+from app.claims import parts, queries
 from app.claims.models import (
     AppearanceCreate,
     AppearancePublic,
@@ -22,6 +26,7 @@ from app.claims.models import (
     EvidenceUpdate,
     StatusChange,
 )
+from app.claims.service import CLAIMS
 from app.core.base import MAX_ID, Page
 from app.history.models import EntityType
 from app.history.router import history_routes
@@ -32,7 +37,6 @@ from app.web.dependencies import (
     EntityId,
     OptionalReasonQuery,
     ReasonQuery,
-    SessionDep,
     WriteSessionDep,
     database_of,
 )
@@ -61,7 +65,6 @@ from app.web.responses import (
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 PartId = Annotated[int, Path(ge=1, le=MAX_ID)]
-CLAIMS = service.CLAIMS
 WRITTEN = ok(ETag=ETAG)
 
 
@@ -85,9 +88,9 @@ def _claim(claim: Claim, status_code: int = 200) -> Response:
 )
 async def list_claims(request: Request, query: Annotated[ClaimQuery, Query()]) -> Response:
     rows, next_cursor = await database_of(request).read(
-        lambda conn: service.list_claims(conn, query)
+        lambda conn: queries.list_claims(conn, query)
     )
-    return rows_page_response(service.ROWS, request.url, rows, next_cursor)
+    return rows_page_response(queries.ROWS, request.url, rows, next_cursor)
 
 
 @router.get(
@@ -119,11 +122,11 @@ async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) 
             )
         )
     # The hottest read: driver SQL, the row straight to JSON.
-    row = await database.read_driver(lambda db: service.ROWS.fetch_by_id(db, entity_id))
+    row = await database.read_driver(lambda db: queries.ROWS.fetch_by_id(db, entity_id))
     found = require_present(
         row, "claim", entity_id, deleted_at=row["deleted_at"] if row is not None else None
     )
-    return row_response(service.ROWS, found)
+    return row_response(queries.ROWS, found)
 
 
 @router.post(
@@ -223,8 +226,7 @@ def change_status(
     entity_id: EntityId,
     change: StatusChange,
 ) -> Response:
-    claim = service.set_status(session, entity_id, change, expect=expect, actor=actor)
-    return resource_response(ClaimPublic.model_validate(claim), version=claim.version)
+    return _claim(CLAIMS.set_status(session, entity_id, change, expect=expect, actor=actor))
 
 
 # --- evidence ---------------------------------------------------------------------------------
@@ -238,9 +240,8 @@ def change_status(
     responses=responses(KEYED, ENTITY, PARAMS),
     dependencies=[READER],
 )
-def list_evidence(request: Request, session: SessionDep, claim: CurrentClaim) -> Response:
-    assert claim.id is not None
-    items = service.list_evidence(session, claim.id)
+async def list_evidence(request: Request, entity_id: EntityId) -> Response:
+    items = await database_of(request).read(lambda conn: queries.claim_evidence(conn, entity_id))
     return page_response(request.url, EvidencePublic, items, None)
 
 
@@ -259,7 +260,7 @@ def add_evidence(
     evidence_in: EvidenceCreate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    claim, evidence = service.add_evidence(
+    claim, evidence = parts.add_evidence(
         session, entity_id, evidence_in, expect=expect, actor=actor, reason=reason
     )
     return resource_response(
@@ -285,7 +286,7 @@ def update_evidence(
     evidence_in: EvidenceUpdate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    claim, evidence = service.update_evidence(
+    claim, evidence = parts.update_evidence(
         session, entity_id, evidence_id, evidence_in, expect=expect, actor=actor, reason=reason
     )
     return resource_response(EvidencePublic.model_validate(evidence), version=claim.version)
@@ -305,7 +306,7 @@ def remove_evidence(
     evidence_id: PartId,
     reason: ReasonQuery,
 ) -> Response:
-    claim = service.remove_evidence(
+    claim = parts.remove_evidence(
         session, entity_id, evidence_id, expect=expect, actor=actor, reason=reason
     )
     return Response(status_code=204, headers={"ETag": etag(claim.version)})
@@ -321,9 +322,8 @@ def remove_evidence(
     responses=responses(KEYED, ENTITY, PARAMS),
     dependencies=[READER],
 )
-def list_appearances(request: Request, session: SessionDep, claim: CurrentClaim) -> Response:
-    assert claim.id is not None
-    items = service.list_appearances(session, claim.id)
+async def list_appearances(request: Request, entity_id: EntityId) -> Response:
+    items = await database_of(request).read(lambda conn: queries.claim_appearances(conn, entity_id))
     return page_response(request.url, AppearancePublic, items, None)
 
 
@@ -342,7 +342,7 @@ def add_appearance(
     appearance_in: AppearanceCreate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    claim, appearance = service.add_appearance(
+    claim, appearance = parts.add_appearance(
         session, entity_id, appearance_in, expect=expect, actor=actor, reason=reason
     )
     return resource_response(
@@ -367,7 +367,7 @@ def remove_appearance(
     appearance_id: PartId,
     reason: ReasonQuery,
 ) -> Response:
-    claim = service.remove_appearance(
+    claim = parts.remove_appearance(
         session, entity_id, appearance_id, expect=expect, actor=actor, reason=reason
     )
     return Response(status_code=204, headers={"ETag": etag(claim.version)})

@@ -11,7 +11,7 @@ import orjson
 import sqlalchemy as sa
 from pydantic import Field
 
-from app.claims import service as claims_service
+from app.claims import queries as claims_queries
 from app.claims import settlement
 from app.claims.models import Appearance, ClaimQuery, Evidence
 from app.core import errors
@@ -226,7 +226,7 @@ def _claim_pages(database: Database, query: ExportQuery) -> Iterator[tuple[list[
     cursor: str | None = None
     while True:
         with database.read_connection() as conn:
-            rows, cursor = claims_service.list_claims(
+            rows, cursor = claims_queries.list_claims(
                 conn, page_query.model_copy(update={"cursor": cursor})
             )
             claims = []
@@ -244,7 +244,7 @@ def check_query(query: ExportQuery) -> None:
     """Errors a streaming answer could no longer report: checked before the first byte."""
     if query.cursor is not None:
         raise errors.BadRequest("Exports walk every page themselves: no cursor.", field="cursor")
-    pick_sort(claims_service.SORTS, query.sort)
+    pick_sort(claims_queries.SORTS, query.sort)
 
 
 def stream_export(
@@ -337,7 +337,7 @@ def claim_review_for(
 ) -> bytes:
     """The ClaimReview JSON-LD of one claim, safe to embed in an HTML script element."""
     with database.read_connection() as conn:
-        row = claims_service.ROWS.by_id(conn, claim_id)
+        row = claims_queries.ROWS.by_id(conn, claim_id)
         if row is None:
             raise errors.NotFound(f"No claim with id {claim_id}.")
         if row.deleted_at is not None:

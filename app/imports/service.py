@@ -30,6 +30,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor, Role
+from app.claims import batch as claims_batch
+from app.claims import parts as claims_parts
+from app.claims import queries as claims_queries
 from app.claims import service as claims_service
 from app.claims.models import (
     MAX_APPEARANCES,
@@ -342,11 +345,11 @@ def _apply(batch: _Batch, record: ImportRecord) -> str:
         outcome = "unchanged" if claim.version == version else "updated"
         evidence_seen = {
             (item.title, item.url, item.note)
-            for item in claims_service.list_evidence(session, claim.id or 0)
+            for item in claims_queries.list_evidence(session.connection(), claim.id or 0)
         }
         appearances_seen = {
             (item.source_id, str(item.role))
-            for item in claims_service.list_appearances(session, claim.id or 0)
+            for item in claims_queries.list_appearances(session.connection(), claim.id or 0)
         }
     claim_id = claim.id
     assert claim_id is not None
@@ -360,11 +363,11 @@ def _apply(batch: _Batch, record: ImportRecord) -> str:
             type="appearance_limit",
         )
     for appearance in appearances:
-        claims_service.add_appearance(
+        claims_parts.add_appearance(
             session, claim_id, appearance, expect=NO_PRECONDITION, actor=actor, reason=reason
         )
     for evidence in _new_evidence(record, evidence_seen):
-        claim, _ = claims_service.add_evidence(
+        claim, _ = claims_parts.add_evidence(
             session, claim_id, evidence, expect=NO_PRECONDITION, actor=actor, reason=reason
         )
     if _needs_editor(record, claim):
@@ -487,7 +490,7 @@ def _known_external_ids(conn: Connection, external_ids: list[str]) -> set[str]:
 class _NewRecord:
     index: int
     record: ImportRecord
-    plan: claims_service.NewClaim
+    plan: claims_batch.NewClaim
     speaker: int | Row | None  # an id, or the row of a speaker this batch creates
 
 
@@ -597,7 +600,7 @@ def _create_new(
                     speaker = item.speaker
                     speaker_id = speaker if isinstance(speaker, int) else speaker["id"]
                     item.plan.claim = item.plan.claim.model_copy(update={"speaker_id": speaker_id})
-            results = claims_service.create_claims(
+            results = claims_batch.create_claims(
                 batch.session,
                 [item.plan for item in planned],
                 actor=batch.actor,
@@ -617,12 +620,12 @@ def _create_new(
     return []
 
 
-def _plan_new_claim(batch: _Batch, record: ImportRecord) -> claims_service.NewClaim:
+def _plan_new_claim(batch: _Batch, record: ImportRecord) -> claims_batch.NewClaim:
     """What ``_apply`` would do to create this record, checked but not yet written."""
     rated = _needs_editor(record, None)
     if rated and not batch.actor.role.at_least(Role.editor):
         raise _verdict_forbidden(batch.actor)
-    return claims_service.NewClaim(
+    return claims_batch.NewClaim(
         claim=ClaimCreate.model_validate(_claim_values(record)),
         evidence=list(_new_evidence(record, set())),
         status=_status_change(record, batch.reason) if rated else None,
@@ -630,7 +633,7 @@ def _plan_new_claim(batch: _Batch, record: ImportRecord) -> claims_service.NewCl
 
 
 def _resolve_outlet_and_sources(
-    batch: _Batch, record: ImportRecord, plan: claims_service.NewClaim
+    batch: _Batch, record: ImportRecord, plan: claims_batch.NewClaim
 ) -> None:
     if record.outlet is not None:
         outlet_id = _outlet_id(batch, record.outlet)

@@ -16,6 +16,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.auth.actor import SEED_ACTOR, Actor
+from app.claims import parts as claims_parts
 from app.claims import service as claims_service
 from app.claims.models import (
     AppearanceCreate,
@@ -270,7 +271,7 @@ def _load_claim(
     )
     report.count("created", "claim")
     assert claim.id is not None
-    claims_service.add_appearance(
+    claims_parts.add_appearance(
         session,
         claim.id,
         AppearanceCreate(
@@ -284,7 +285,7 @@ def _load_claim(
     )
     for step in _status_steps(record):
         for item in step.get("evidence") or []:
-            claims_service.add_evidence(
+            claims_parts.add_evidence(
                 session,
                 claim.id,
                 EvidenceCreate.model_validate(_evidence_values(item, source_ids)),

@@ -3,6 +3,7 @@
 import pytest
 from sqlmodel import Session
 
+from app.claims import parts as claims_parts
 from app.claims import service as claims_service
 from app.claims.models import ClaimCreate, ClaimUpdate, StatusChange
 from app.core import errors
@@ -83,7 +84,7 @@ class TestSetStatus:
         evidence = factories.evidence(session, claim.id)
         factories.rate(session, claim.id, "confirmed")
         with pytest.raises(errors.RuleViolation) as exc:
-            claims_service.remove_evidence(
+            claims_parts.remove_evidence(
                 session,
                 claim.id,
                 evidence.id,
@@ -161,7 +162,7 @@ class TestReferences:
         evidence = factories.evidence(session, claim.id)
         factories.rate(session, claim.id, "confirmed")  # version 3
         change(session, claim.id, status="unverified")  # version 4
-        claims_service.remove_evidence(
+        claims_parts.remove_evidence(
             session,
             claim.id,
             evidence.id,

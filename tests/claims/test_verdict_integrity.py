@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor, Role
+from app.claims import parts as claims_parts
 from app.claims import service as claims_service
 from app.claims import settlement
 from app.claims.models import (
@@ -28,6 +29,7 @@ from app.imports import service as imports_service
 from app.imports.models import OnError
 from app.speakers import service as speakers_service
 from app.speakers.models import SpeakerUpdate
+from app.tracked.service import TrackedService
 from app.tracked.versions import NO_PRECONDITION
 from tests import factories
 
@@ -61,7 +63,7 @@ def edit(session: Session, claim_id: int, actor: Actor = CHECKER, **values: Any)
 def flip_stance(
     session: Session, claim_id: int, evidence_id: int, reason: str | None = None
 ) -> Claim:
-    return claims_service.update_evidence(
+    return claims_parts.update_evidence(
         session,
         claim_id,
         evidence_id,
@@ -185,7 +187,7 @@ class TestWhatReopens:
 
     def test_adding_evidence(self, session: Session) -> None:
         claim, _ = settled_false(session)
-        updated, _ = claims_service.add_evidence(
+        updated, _ = claims_parts.add_evidence(
             session,
             claim.id,
             EvidenceCreate(title="A tweet", stance="supports", note="archived"),
@@ -205,7 +207,7 @@ class TestWhatReopens:
         claim, evidence = settled_false(session)
         factories.evidence(session, claim.id, stance="refutes", title="Second source")
         factories.rate(session, claim.id, "false", "Settled again on two sources.")
-        removed = claims_service.remove_evidence(
+        removed = claims_parts.remove_evidence(
             session, claim.id, evidence.id, expect=NO_PRECONDITION, actor=EDITOR, reason="Dup"
         )
         assert removed.review == "in_review"
@@ -251,7 +253,7 @@ class TestWhatDoesNotReopen:
     def test_a_new_appearance(self, session: Session) -> None:
         claim, _ = settled_false(session)
         source = factories.source(session, url="https://t.me/repost/1")
-        updated, _ = claims_service.add_appearance(
+        updated, _ = claims_parts.add_appearance(
             session,
             claim.id,
             AppearanceCreate(source_id=source.id, role="repost"),
@@ -315,10 +317,16 @@ class TestSettledSnapshot:
         self, session: Session, db: Database
     ) -> None:
         claim, _ = settled_false(session)
-        # A write as it was before the rule: the statement changed, the claim stayed settled.
+        # A write as it was before the rule (the kit's change, without the claim's reopening):
+        # the statement changed, the claim stayed settled.
         loaded = session.get(Claim, claim.id)
-        claims_service.CLAIMS._change(
-            session, loaded, {"statement": "Drifted."}, actor=CHECKER, reason=None
+        TrackedService._change(
+            claims_service.CLAIMS,
+            session,
+            loaded,
+            {"statement": "Drifted."},
+            actor=CHECKER,
+            reason=None,
         )
         session.commit()
         assert loaded.review == "settled"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from app.claims import service as claims_service
+from app.claims import queries as claims_queries
 from app.core.db import Database, make_engine
 from app.schema.migrate import upgrade
 from tests.conftest import drop_pg_database, fresh_database_url
@@ -14,7 +14,7 @@ from tests.conftest import drop_pg_database, fresh_database_url
 def test_a_row_comes_back_as_a_mapping_and_a_miss_as_none(db: Database) -> None:
     found = db.fetch_one("SELECT 1 AS one, 'x' AS letter", ())
     assert found == {"one": 1, "letter": "x"}
-    assert claims_service.ROWS.fetch_by_id(db, 123_456) is None
+    assert claims_queries.ROWS.fetch_by_id(db, 123_456) is None
 
 
 def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:

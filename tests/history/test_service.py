@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
+from app.claims import parts as claims_parts
 from app.claims import service as claims_service
 from app.claims.models import AppearanceCreate, ClaimUpdate, EvidenceUpdate
 from app.history import service as history_service
@@ -77,7 +78,7 @@ class TestEveryWriteRecordsOneRevision:
     def test_changing_and_removing_evidence_are_claim_revisions(self, session: Session) -> None:
         claim = factories.claim(session)
         evidence = factories.evidence(session, claim.id)
-        claims_service.update_evidence(
+        claims_parts.update_evidence(
             session,
             claim.id,
             evidence.id,
@@ -85,7 +86,7 @@ class TestEveryWriteRecordsOneRevision:
             expect=NO_PRECONDITION,
             actor=ACTOR,
         )
-        claims_service.remove_evidence(
+        claims_parts.remove_evidence(
             session,
             claim.id,
             evidence.id,
@@ -101,7 +102,7 @@ class TestEveryWriteRecordsOneRevision:
     def test_appearance_is_a_claim_revision(self, session: Session) -> None:
         claim = factories.claim(session)
         source = factories.source(session)
-        claims_service.add_appearance(
+        claims_parts.add_appearance(
             session,
             claim.id,
             AppearanceCreate(source_id=source.id, role="origin"),

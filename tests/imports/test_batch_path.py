@@ -82,7 +82,7 @@ class TestOneRevisionPerNewClaim:
         # Exactly what the one-at-a-time writes would have recorded for this claim.
         stored = session.get(Claim, claim["id"])
         assert stored is not None
-        assert snapshot == claims_service.claim_snapshot(session)(stored)
+        assert snapshot == claims_service.CLAIMS.snapshot(session, stored)
         assert claim["head_hash"] == history[0]["hash"]
         # Likewise the speaker the batch created, and its alias index.
         speaker = session.get(Speaker, claim["speaker_id"])
