@@ -172,7 +172,7 @@ def import_file(
     is sent. Re-running after an interruption is safe: records upsert by external_id, so what
     landed reports as unchanged.
     """
-    from app.imports.importer import run_import_command
+    from app.client.importer import run_import_command
 
     raise typer.Exit(
         run_import_command(

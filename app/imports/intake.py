@@ -12,9 +12,10 @@ from typing import Any
 import orjson
 
 from app.auth.actor import Actor
+from app.client import claimreview
 from app.core import errors
 from app.core.db import Database
-from app.imports import claimreview, service
+from app.imports import service
 from app.imports.models import NDJSON_MEDIA_TYPE, ImportFormat, OnError
 
 # The deepest nesting a body may have. Records nest about 5 levels (batch, record, sources,

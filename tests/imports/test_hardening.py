@@ -12,9 +12,10 @@ from starlette.testclient import TestClient
 
 from app.auth.actor import Role
 from app.claims.models import MAX_APPEARANCES
+from app.client import claimreview
 from app.core.base import utcnow
 from app.core.db import Database
-from app.imports import claimreview, intake
+from app.imports import intake
 from app.imports.models import IdempotencyKey
 from tests.conftest import MakeClient
 
