@@ -21,6 +21,7 @@ from app.core.db import BEGIN_IMMEDIATE, Database, make_engine
 from app.history.models import Revision
 from app.history.verify import verify_history
 from app.history.writes import plain_snapshot
+from app.imports import idempotency
 from app.imports import service as imports_service
 from app.imports.models import OnError
 from app.schema.migrate import upgrade
@@ -257,7 +258,7 @@ def test_a_retry_reaching_another_worker_mid_request_gets_409(
         pytest.skip("SQLite has no lock to share; the in-process guard is tested below")
     records = [{"external_id": "k:1", "statement": "Once."}]
 
-    def run() -> imports_service.ImportAnswer:
+    def run() -> idempotency.ImportAnswer:
         return imports_service.run_import(
             own_database,
             records,
@@ -273,8 +274,8 @@ def test_a_retry_reaching_another_worker_mid_request_gets_409(
         first_worker.execute(
             text("SELECT pg_advisory_xact_lock(:space, :key)"),
             {
-                "space": imports_service.IDEMPOTENCY_LOCK_SPACE,
-                "key": imports_service.idempotency_lock(0, "retry-1"),
+                "space": idempotency.IDEMPOTENCY_LOCK_SPACE,
+                "key": idempotency.idempotency_lock(0, "retry-1"),
             },
         )
         with pytest.raises(errors.Conflict, match="still running"):
@@ -289,9 +290,9 @@ def test_a_retry_reaching_the_same_process_mid_request_gets_409(
 ) -> None:
     """The first request is held up (another writer holds the write lock); its retry, sent
     meanwhile with the same Idempotency-Key, is refused at once, and the first one lands."""
-    answers: list[imports_service.ImportAnswer] = []
+    answers: list[idempotency.ImportAnswer] = []
 
-    def run() -> imports_service.ImportAnswer:
+    def run() -> idempotency.ImportAnswer:
         return imports_service.run_import(
             own_database,
             [{"external_id": "k:2", "statement": "Once."}],
@@ -307,12 +308,12 @@ def test_a_retry_reaching_the_same_process_mid_request_gets_409(
         held = other_writer.begin()  # SQLite: BEGIN IMMEDIATE takes the write lock
         if backend == "postgresql":
             other_writer.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": imports_service.IMPORT_LOCK_KEY}
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": idempotency.IMPORT_LOCK_KEY}
             )
         first = threading.Thread(target=lambda: answers.append(run()))
         first.start()
         deadline = time.monotonic() + 10
-        while not imports_service._running:
+        while not idempotency._running:
             assert time.monotonic() < deadline
             time.sleep(0.01)
         with pytest.raises(errors.Conflict, match="still running"):
