@@ -31,6 +31,7 @@ from app.claims.models import (
 from app.core import errors
 from app.core.text import fold
 from app.history.writes import NO_PRECONDITION
+from app.imports.fields import CLAIM_FIELDS
 from app.imports.models import ImportRecord, OutletRef, RecordError, SourceRef, SpeakerRef
 from app.outlets import service as outlets_service
 from app.outlets.models import Outlet, OutletCreate
@@ -38,13 +39,6 @@ from app.sources import service as sources_service
 from app.sources.models import Source, SourceCreate
 from app.speakers import service as speakers_service
 from app.speakers.models import Speaker, SpeakerCreate
-
-# The claim's own fields an import record carries: those it shares with a new claim (the
-# references, speaker_id and outlet_id, travel as inline refs). Derived, never kept by hand;
-# the export writes the same fields (app.exports.service).
-CLAIM_FIELDS: tuple[str, ...] = tuple(
-    name for name in ImportRecord.model_fields if name in ClaimCreate.model_fields
-)
 
 
 @dataclass
