@@ -1,5 +1,7 @@
-"""The batch path for new claims: the same rules and results as one write after another, with
-one creation revision per claim (both backends)."""
+"""The batch path for new claims (app/imports/batch.py): the same rules and results as one write
+after another, with one creation revision per claim (both backends). The one test of its
+invariant, byte-identical revisions to the record path's, is
+TestOneRevisionPerNewClaim.test_its_revisions_are_the_ones_the_record_path_would_write."""
 
 import threading
 import time
@@ -18,6 +20,7 @@ from app.claims import service as claims_service
 from app.claims.models import Claim, ClaimCreate
 from app.core import errors
 from app.core.db import BEGIN_IMMEDIATE, Database, make_engine
+from app.history.hashing import canonical_json
 from app.history.models import Revision
 from app.history.verify import verify_history
 from app.history.writes import plain_snapshot
@@ -66,8 +69,16 @@ def claim_by_external_id(client: TestClient, external_id: str) -> dict[str, Any]
     raise AssertionError(f"no claim {external_id}")
 
 
+def stored_snapshot(session: Session, entity_type: str, entity_id: int | None) -> bytes:
+    """The canonical bytes of the entity's one revision, as stored and hashed."""
+    [revision] = session.exec(
+        select(Revision).where(Revision.entity_type == entity_type, Revision.entity_id == entity_id)
+    ).all()
+    return canonical_json(revision.snapshot)
+
+
 class TestOneRevisionPerNewClaim:
-    def test_the_creation_revision_holds_evidence_appearances_and_verdict(
+    def test_its_revisions_are_the_ones_the_record_path_would_write(
         self, client: TestClient, session: Session
     ) -> None:
         assert post(client, [RATED])["created"] == 1
@@ -80,16 +91,19 @@ class TestOneRevisionPerNewClaim:
         assert snapshot["topics"] == ["water", "dykes"]
         assert len(snapshot["evidence"]) == 1
         assert len(snapshot["appearances"]) == 1
-        # Exactly what the one-at-a-time writes would have recorded for this claim.
+        # Byte for byte what the one-at-a-time writes would have recorded for this claim.
         stored = session.get(Claim, claim["id"])
         assert stored is not None
-        assert snapshot == claims_service.claim_snapshot(session)(stored)
+        record_path = claims_service.claim_snapshot(session)(stored)
+        assert stored_snapshot(session, "claim", stored.id) == canonical_json(record_path)
         assert claim["head_hash"] == history[0]["hash"]
         # Likewise the speaker the batch created, and its alias index.
         speaker = session.get(Speaker, claim["speaker_id"])
         assert speaker is not None
         speaker_history = client.get(f"{API}/speakers/{speaker.id}/history").json()["items"]
-        assert speaker_history[0]["snapshot"] == plain_snapshot(speaker)
+        assert [item["action"] for item in speaker_history] == ["created"]
+        expected = canonical_json(plain_snapshot(speaker))
+        assert stored_snapshot(session, "speaker", speaker.id) == expected
         assert [
             s["id"] for s in client.get(f"{API}/speakers", params={"q": "a. lee"}).json()["items"]
         ] == [speaker.id]
