@@ -35,8 +35,6 @@ from app.imports import idempotency, records
 from app.imports.idempotency import ImportAnswer
 from app.imports.models import ImportRecord, ImportSummary, OnError, RecordError
 
-__all__ = ["ImportAnswer", "import_batch", "run_import"]
-
 
 def run_import(
     database: Database,
