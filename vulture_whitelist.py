@@ -21,6 +21,7 @@ _.isolation_level  # the sqlite3 connection: SQLAlchemy decides when to BEGIN
 _.redirect_slashes  # Starlette's router
 
 # Called by name from outside the code.
+backoff_strategy  # httpx-retries' Retry calls the override in app.client.retries
 create_app  # uvicorn "app.main:create_app" (cli serve, Dockerfile, bench)
 CLI_ACTOR  # the in-process tool's actor: bench/ and tests/ write with it
 

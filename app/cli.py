@@ -97,9 +97,10 @@ def seed(
 def verify_history_command() -> None:
     """Recompute every hash chain; exit 1 and name the first broken link on tampering."""
     from app.history.verify import verify_history
+    from app.tables import TRACKED_TABLES
 
     with open_database() as database, database.read_connection(snapshot=True) as conn:
-        report = verify_history(conn)
+        report = verify_history(conn, TRACKED_TABLES)
     if report.ok:
         typer.echo(
             f"history intact: {report.entities_checked} entities, "

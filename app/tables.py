@@ -1,5 +1,6 @@
 """Every table, imported once: for migrations, tests and the app."""
 
+from sqlalchemy import Table
 from sqlmodel import SQLModel
 
 from app.auth.models import ApiKey
@@ -20,9 +21,15 @@ TRACKED_MODELS: dict[EntityType, type[Tracked]] = {
     EntityType.outlet: Outlet,
     EntityType.source: Source,
 }
+# What the history verifier compares the chains' heads with: entity type -> its rows' table.
+TRACKED_TABLES: dict[str, Table] = {
+    str(entity_type): model.__table__  # type: ignore[attr-defined]
+    for entity_type, model in TRACKED_MODELS.items()
+}
 
 __all__ = [
     "TRACKED_MODELS",
+    "TRACKED_TABLES",
     "ApiKey",
     "Appearance",
     "Claim",

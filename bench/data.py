@@ -36,6 +36,7 @@ from app.outlets.models import Outlet, OutletKind
 from app.schema.migrate import upgrade
 from app.speakers.models import Speaker, SpeakerAlias, SpeakerKind
 from app.speakers.service import _clean_aliases  # the service's own alias rule
+from app.tables import TRACKED_TABLES
 from app.tracked.values import plain_snapshot
 
 WORK = Path(__file__).resolve().parent / ".work"
@@ -441,7 +442,7 @@ def verify(url: str) -> str:
     started = time.perf_counter()
     try:
         with engine.connect() as conn:
-            report = verify_history(conn)
+            report = verify_history(conn, TRACKED_TABLES)
     finally:
         engine.dispose()
     outcome = "ok" if report.ok else f"BROKEN: {report.first_broken}"

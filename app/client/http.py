@@ -9,7 +9,6 @@ and reads every answer; retries happen below them, in httpx-retries' transport
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
@@ -45,12 +44,7 @@ class ClaimTrackerClient(ClientCore):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -211,12 +205,7 @@ class AsyncClaimTrackerClient(ClientCore):
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *_exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:

@@ -16,6 +16,7 @@ from app.history import service as history_service
 from app.history.models import DiffPublic, EntityType, RevisionPublic, VerifyReport
 from app.history.service import revision_table
 from app.history.verify import verify_history
+from app.tables import TRACKED_TABLES
 from app.web.dependencies import EntityId, VersionNumber, database_of
 from app.web.openapi import KEYED, LINK, PARAMS, ROLE, ok, responses
 from app.web.responses import next_link, page_response, resource_response
@@ -71,7 +72,9 @@ async def changes(
     dependencies=[Depends(require(Role.editor))],
 )
 async def verify(request: Request) -> Response:
-    report = await database_of(request).read(verify_history, snapshot=True)
+    report = await database_of(request).read(
+        lambda conn: verify_history(conn, TRACKED_TABLES), snapshot=True
+    )
     return resource_response(report, version=None)
 
 

@@ -6,9 +6,10 @@ previous snapshot reproduces the stored snapshot, and that the entity row's vers
 hash match its last revision.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, Result, select
+from sqlalchemy import Connection, Result, Table, select
 
 from app.history.hashing import revision_hash
 from app.history.models import Revision, VerifyProblem, VerifyReport
@@ -17,14 +18,13 @@ from app.history.snapshots import apply_changes
 revision_table = Revision.__table__  # type: ignore[attr-defined]
 
 
-def _heads(conn: Connection) -> dict[tuple[str, int], tuple[int, str | None]]:
-    from app.tables import TRACKED_MODELS  # the registry imports every domain
-
+def _heads(
+    conn: Connection, entity_tables: Mapping[str, Table]
+) -> dict[tuple[str, int], tuple[int, str | None]]:
     heads: dict[tuple[str, int], tuple[int, str | None]] = {}
-    for entity_type, model in TRACKED_MODELS.items():
-        table = model.__table__  # type: ignore[attr-defined]
+    for entity_type, table in entity_tables.items():
         for row in conn.execute(select(table.c.id, table.c.version, table.c.head_hash)):
-            heads[(entity_type.value, row.id)] = (row.version, row.head_hash)
+            heads[(entity_type, row.id)] = (row.version, row.head_hash)
     return heads
 
 
@@ -73,10 +73,12 @@ def _same_snapshot(left: dict[str, Any], right: dict[str, Any]) -> bool:
     return all(left.get(key) == right.get(key) for key in left.keys() | right.keys())
 
 
-def verify_history(conn: Connection) -> VerifyReport:
+def verify_history(conn: Connection, entity_tables: Mapping[str, Table]) -> VerifyReport:
     """Run on a connection that sees one snapshot (Database.read_connection(snapshot=True)):
-    entity rows and revisions are read by separate statements."""
-    heads = _heads(conn)
+    entity rows and revisions are read by separate statements. ``entity_tables`` maps each
+    entity type to the table of its rows (``app.tables.TRACKED_TABLES``): the ledger does not
+    know the domains, its callers do."""
+    heads = _heads(conn, entity_tables)
     entities = 0
     revisions = 0
     current: tuple[str, int] | None = None

@@ -28,10 +28,6 @@ class OutletService(TrackedService[Outlet, OutletCreate, OutletUpdate]):
 
 OUTLETS = OutletService()
 create_outlet = OUTLETS.create
-update_outlet = OUTLETS.update
-delete_outlet = OUTLETS.delete
-restore_outlet = OUTLETS.restore
-revert_outlet = OUTLETS.revert
 
 
 def list_outlets(conn: Connection, query: OutletQuery) -> tuple[Sequence[Any], str | None]:

@@ -28,10 +28,6 @@ class SourceService(TrackedService[Source, SourceCreate, SourceUpdate]):
 
 SOURCES = SourceService()
 create_source = SOURCES.create
-update_source = SOURCES.update
-delete_source = SOURCES.delete
-restore_source = SOURCES.restore
-revert_source = SOURCES.revert
 
 
 def list_sources(conn: Connection, query: SourceQuery) -> tuple[Sequence[Any], str | None]:

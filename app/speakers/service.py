@@ -89,10 +89,6 @@ SPEAKERS = SpeakerService()
 new_speaker_row = SPEAKERS.new_row
 create_speaker = SPEAKERS.create
 create_speakers = SPEAKERS.create_many
-update_speaker = SPEAKERS.update
-delete_speaker = SPEAKERS.delete
-restore_speaker = SPEAKERS.restore
-revert_speaker = SPEAKERS.revert
 
 
 def find_speaker_ids(session: Session, *, names: Sequence[str]) -> dict[str, int]:

@@ -35,20 +35,6 @@ def require_present(
     return found
 
 
-def get_entity(
-    session: Session, model: type[TrackedT], entity_id: int, *, allow_deleted: bool = False
-) -> TrackedT:
-    """A plain read: 404 when it never existed, 410 when it was deleted."""
-    entity = session.get(model, entity_id)
-    return require_present(
-        entity,
-        model.__tablename__,  # type: ignore[arg-type]
-        entity_id,
-        deleted_at=entity.deleted_at if entity is not None else None,
-        allow_deleted=allow_deleted,
-    )
-
-
 def load_for_write(
     session: Session, model: type[TrackedT], entity_id: int, *, allow_deleted: bool = False
 ) -> TrackedT:

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, TypeAdapter
@@ -12,7 +12,6 @@ from starlette.responses import Response
 
 from app.core.rowjson import RowJson
 
-M = TypeVar("M", bound=BaseModel)
 JSON_MEDIA_TYPE = "application/json"
 
 

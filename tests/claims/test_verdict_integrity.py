@@ -361,7 +361,7 @@ class TestSettledSnapshot:
         claim = factories.claim(session, speaker_id=kremlin.id)
         factories.evidence(session, claim.id, stance="refutes")
         factories.rate(session, claim.id, "false")
-        speakers_service.update_speaker(
+        speakers_service.SPEAKERS.update(
             session,
             kremlin.id,
             SpeakerUpdate(name="Ukraine's General Staff", kind="military"),

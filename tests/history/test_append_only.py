@@ -19,6 +19,7 @@ from app.claims.models import ClaimUpdate
 from app.core.db import Database, make_engine
 from app.history.verify import verify_history
 from app.schema.migrate import upgrade
+from app.tables import TRACKED_TABLES
 from app.tracked.versions import NO_PRECONDITION
 from tests import factories
 from tests.conftest import BACKENDS, PG_URL, drop_pg_database, fresh_database_url
@@ -148,7 +149,7 @@ def history_is_intact(url: str) -> bool:
     database = Database(make_engine(url))
     try:
         with database.read_connection(snapshot=True) as conn:
-            return verify_history(conn).ok
+            return verify_history(conn, TRACKED_TABLES).ok
     finally:
         database.engine.dispose()
 

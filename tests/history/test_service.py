@@ -15,6 +15,7 @@ from app.history.models import EntityType, Revision
 from app.history.verify import verify_history
 from app.speakers import service as speakers_service
 from app.speakers.models import Speaker, SpeakerUpdate
+from app.tables import TRACKED_TABLES
 from app.tracked.guard import BulkWriteRefused
 from app.tracked.versions import NO_PRECONDITION
 from tests import factories
@@ -156,7 +157,7 @@ class TestEveryWriteRecordsOneRevision:
         speaker = factories.speaker(session)
         outlet = factories.outlet(session)
         source = factories.source(session, outlet_id=outlet.id)
-        speakers_service.update_speaker(
+        speakers_service.SPEAKERS.update(
             session,
             speaker.id,
             SpeakerUpdate(aliases=["Prigozjin", "Prigojine"]),
@@ -186,7 +187,7 @@ class TestNoOpWrites:
 
     def test_restoring_a_live_entity_records_nothing(self, session: Session) -> None:
         speaker = factories.speaker(session)
-        speakers_service.restore_speaker(
+        speakers_service.SPEAKERS.restore(
             session, speaker.id, expect=NO_PRECONDITION, actor=ACTOR, reason="Just in case"
         )
         assert len(revisions_of(session, EntityType.speaker, speaker.id)) == 1
@@ -246,7 +247,7 @@ class TestVerifier:
     def test_an_untouched_history_verifies(self, session: Session) -> None:
         claim = factories.claim(session)
         factories.evidence(session, claim.id)
-        report = verify_history(session.connection())
+        report = verify_history(session.connection(), TRACKED_TABLES)
         assert report.ok
         assert report.revisions_checked >= 2
 
@@ -265,7 +266,7 @@ class TestVerifier:
             ),
             {"s": forged, "id": claim.id},
         )
-        report = verify_history(conn)
+        report = verify_history(conn, TRACKED_TABLES)
         assert not report.ok
         assert report.first_broken is not None
         assert report.first_broken.entity_type == "claim"
@@ -291,7 +292,7 @@ class TestVerifier:
             ),
             {"id": claim.id},
         )
-        report = verify_history(conn)
+        report = verify_history(conn, TRACKED_TABLES)
         assert report.first_broken is not None
         assert report.first_broken.version == 3
         assert "expected" in report.first_broken.problem
