@@ -23,10 +23,15 @@ run: install
 	$(BIN)/claimtracker keys ensure-admin
 	$(BIN)/claimtracker serve
 
+# vulture: dead code (pyproject.toml [tool.vulture]); lint-imports: the layering
+# ([tool.importlinter]: services import no web framework, models no service, the client nothing
+# of the server).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy app
+	$(BIN)/vulture
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/hadolint Dockerfile
 
 test: lint
@@ -54,4 +59,4 @@ lock:
 	rm -rf .lockvenv
 
 clean:
-	rm -rf $(VENV) schemathesis-report .schemathesis .pytest_cache .mypy_cache .ruff_cache .coverage claims.db claims.db-wal claims.db-shm
+	rm -rf $(VENV) schemathesis-report .schemathesis .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .coverage claims.db claims.db-wal claims.db-shm

@@ -1,9 +1,14 @@
 """The ``claimtracker`` command. Heavy imports happen inside commands, so ``--help`` is quick."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from app.core.db import Database
 
 cli = typer.Typer(
     help="Claim tracker: serve the API and look after its database.", no_args_is_help=True
@@ -14,6 +19,19 @@ keys_cli = typer.Typer(
 cli.add_typer(keys_cli, name="keys")
 db_cli = typer.Typer(help="Database roles (PostgreSQL).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+
+
+@contextmanager
+def open_database() -> Iterator["Database"]:
+    """The command's database (CLAIMS_DATABASE_URL): opened once per invocation, closed (its
+    engine disposed) when the command ends, whatever way it ends."""
+    from app.core.db import Database, make_engine
+
+    database = Database(make_engine())
+    try:
+        yield database
+    finally:
+        database.engine.dispose()
 
 
 @cli.command()
@@ -58,12 +76,10 @@ def seed(
     ] = False,
 ) -> None:
     """Load the seed claims (idempotent: a second run changes nothing)."""
-    from app.core.db import Database, make_engine
     from app.seeding.seeds import SeedError, database_is_empty, load_seeds
 
-    database = Database(make_engine())
     try:
-        with database.session(write=True) as session:
+        with open_database() as database, database.session(write=True) as session:
             if if_empty and not database_is_empty(session):
                 typer.echo("database already has claims; seeds not loaded")
                 return
@@ -71,8 +87,6 @@ def seed(
     except SeedError as exc:
         typer.echo(f"seed data is invalid: {exc}", err=True)
         raise typer.Exit(2) from exc
-    finally:
-        database.engine.dispose()
     if report.changed:
         typer.echo(f"seeds loaded: created {report.created}, updated {report.updated}")
     else:
@@ -82,15 +96,10 @@ def seed(
 @cli.command("verify-history")
 def verify_history_command() -> None:
     """Recompute every hash chain; exit 1 and name the first broken link on tampering."""
-    from app.core.db import Database, make_engine
     from app.history.verify import verify_history
 
-    database = Database(make_engine())
-    try:
-        with database.read_connection(snapshot=True) as conn:
-            report = verify_history(conn)
-    finally:
-        database.engine.dispose()
+    with open_database() as database, database.read_connection(snapshot=True) as conn:
+        report = verify_history(conn)
     if report.ok:
         typer.echo(
             f"history intact: {report.entities_checked} entities, "
@@ -163,7 +172,7 @@ def import_file(
     is sent. Re-running after an interruption is safe: records upsert by external_id, so what
     landed reports as unchanged.
     """
-    from app.imports.importer import run_import_command
+    from app.client.importer import run_import_command
 
     raise typer.Exit(
         run_import_command(
@@ -220,18 +229,14 @@ def keys_create(
 ) -> None:
     """Create a key; its secret is the last line of the output, shown only this once."""
     from app.auth import service
-    from app.core.db import Database, make_engine
     from app.core.errors import RuleViolation
 
-    database = Database(make_engine())
     try:
-        with database.session(write=True) as session:
+        with open_database() as database, database.session(write=True) as session:
             key, secret = service.create_key(session, name, role)
     except RuleViolation as exc:
         typer.echo(f"cannot create the key: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
-    finally:
-        database.engine.dispose()
     typer.echo(f"created key {key.id} {key.name!r} with role {key.role} (prefix {key.prefix}).")
     typer.echo("Its secret follows; it is not stored and cannot be shown again:")
     typer.echo(secret)
@@ -244,14 +249,9 @@ def keys_list() -> None:
     from rich.table import Table
 
     from app.auth import service
-    from app.core.db import Database, make_engine
 
-    database = Database(make_engine())
-    try:
-        with database.session() as session:
-            keys = list(service.list_keys(session))
-    finally:
-        database.engine.dispose()
+    with open_database() as database, database.session() as session:
+        keys = list(service.list_keys(session))
     table = Table("id", "name", "prefix", "role", "created", "last used", "revoked")
     for key in keys:
         table.add_row(
@@ -272,18 +272,14 @@ def keys_revoke(
 ) -> None:
     """Revoke a key. Servers refuse it at once, or within 10 s in other processes."""
     from app.auth import service
-    from app.core.db import Database, make_engine
     from app.core.errors import NotFound
 
-    database = Database(make_engine())
     try:
-        with database.session(write=True) as session:
+        with open_database() as database, database.session(write=True) as session:
             key = service.revoke_key(session, key_id)
     except NotFound as exc:
         typer.echo(f"no key with id {key_id}", err=True)
         raise typer.Exit(1) from exc
-    finally:
-        database.engine.dispose()
     typer.echo(f"key {key.id} {key.name!r} revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S} UTC")
 
 
@@ -292,17 +288,12 @@ def keys_ensure_admin() -> None:
     """Without an active admin key, create one named "admin" and print its secret once."""
     from app.auth import service
     from app.auth.models import KeyRole
-    from app.core.db import Database, make_engine
 
-    database = Database(make_engine())
-    try:
-        with database.session(write=True) as session:
-            if service.has_active_admin(session):
-                typer.echo("an admin key exists (claimtracker keys list)")
-                return
-            key, secret = service.create_key(session, "admin", KeyRole.admin)
-    finally:
-        database.engine.dispose()
+    with open_database() as database, database.session(write=True) as session:
+        if service.has_active_admin(session):
+            typer.echo("an admin key exists (claimtracker keys list)")
+            return
+        key, secret = service.create_key(session, "admin", KeyRole.admin)
     typer.echo("")
     typer.echo(f"No admin key existed, so one was made: key {key.id} 'admin' (role admin).")
     typer.echo("Send it as `Authorization: Bearer <key>`; it is shown only this once:")

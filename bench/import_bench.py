@@ -16,9 +16,9 @@ from typing import Any
 
 from app.auth.actor import CLI_ACTOR
 from app.client import ClaimTrackerClient
+from app.client.csv_mapping import Mapping, read_csv
 from app.core.db import Database, make_engine
 from app.imports import service
-from app.imports.csv_mapping import Mapping, read_csv
 from app.imports.models import OnError
 from app.main import tune_garbage_collector
 from app.schema.migrate import upgrade

@@ -27,7 +27,7 @@ with warnings.catch_warnings():
 from app.auth import service as auth_service
 from app.auth.actor import Role
 from app.core.db import Database, make_engine
-from app.core.settings import Settings
+from app.core.settings import Settings, get_settings
 from app.main import create_app
 from app.schema.migrate import upgrade
 
@@ -97,6 +97,17 @@ def session(db: Database) -> Iterator[Session]:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url)
+
+
+@pytest.fixture
+def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The URL of an empty SQLite file that ``claimtracker`` commands in this test work on
+    (CLAIMS_DATABASE_URL)."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("CLAIMS_DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
 
 
 def create_key(database: Database, role: Role | str, name: str | None = None) -> str:

@@ -1,4 +1,7 @@
-"""The typed client against the real app (TestClient is an httpx.Client; no mocks)."""
+"""The typed client against the real app, in process through TestClient's transport (no
+mocks): the client's own transport, with its retries, runs on top of it."""
+
+from typing import Any
 
 import httpx
 import pytest
@@ -12,15 +15,38 @@ from app.client import (
     TooManyRequests,
     ValidationProblem,
 )
-from tests.conftest import MakeClient
+from app.core.db import Database
+from tests.conftest import MakeClient, create_key
 from tests.servers import free_port
 
 
+def in_process(make_client: MakeClient, **overrides: Any) -> httpx.BaseTransport:
+    """The app, built with these settings changed, on the test's database."""
+    transport: httpx.BaseTransport = make_client(None, **overrides)._transport
+    return transport
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """A real transport that counts the attempts it is asked to make."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.attempts += 1
+        return super().handle_request(request)
+
+
 @pytest.fixture
-def api(make_client: MakeClient) -> ClaimTrackerClient:
-    client = ClaimTrackerClient("http://testserver", max_retries=2, backoff=0.001)
-    client.http = make_client(Role.editor)
-    return client
+def api(db: Database, make_client: MakeClient) -> ClaimTrackerClient:
+    return ClaimTrackerClient(
+        "http://testserver",
+        create_key(db, Role.editor),
+        max_retries=2,
+        backoff=0.001,
+        transport=in_process(make_client),
+    )
 
 
 class TestProblems:
@@ -71,24 +97,61 @@ class TestIterators:
 
 
 class TestRetries:
-    def test_429_is_retried_then_raised_with_retry_after(self, make_client: MakeClient) -> None:
-        api = ClaimTrackerClient("http://testserver", max_retries=1, max_backoff=0.001)
-        api.http = make_client(Role.editor, rate_limit_per_minute=1)
+    def test_429_is_retried_then_raised_with_retry_after(
+        self, db: Database, make_client: MakeClient
+    ) -> None:
+        api = ClaimTrackerClient(
+            "http://testserver",
+            create_key(db, Role.editor),
+            max_retries=1,
+            max_backoff=0.001,
+            transport=in_process(make_client, rate_limit_per_minute=1),
+        )
         api.http.get("/api/v1/claims")
         with pytest.raises(TooManyRequests) as caught:
             api.get("/claims")
         response = caught.value.response
         assert int(response.headers["Retry-After"]) >= 1
-        assert api._delay(0, response) <= 0.006
+        retry = response.extensions["retry"]
+        assert retry.attempts_made == 1
+        assert retry.elapsed_sleep <= 0.006  # Retry-After, capped at 6 x max_backoff
+
+    def test_the_export_is_retried_too(self, db: Database, make_client: MakeClient) -> None:
+        api = ClaimTrackerClient(
+            "http://testserver",
+            create_key(db, Role.editor),
+            max_retries=2,
+            max_backoff=0.001,
+            transport=in_process(make_client, rate_limit_per_minute=1),
+        )
+        api.http.get("/api/v1/claims")
+        with pytest.raises(TooManyRequests) as caught:
+            b"".join(api.export("ndjson"))
+        assert caught.value.response.extensions["retry"].attempts_made == 2
 
     def test_connection_errors_are_retried_then_raised(self) -> None:
-        attempts = []
-
-        def count(request: httpx.Request) -> None:
-            attempts.append(request)
-
-        api = ClaimTrackerClient(f"http://127.0.0.1:{free_port()}", max_retries=2, backoff=0.001)
-        api.http.event_hooks["request"].append(count)
+        transport = CountingTransport()
+        api = ClaimTrackerClient(
+            f"http://127.0.0.1:{free_port()}", max_retries=2, backoff=0.001, transport=transport
+        )
         with pytest.raises(ClientError):
             api.get("/claims")
-        assert len(attempts) == 3
+        assert transport.attempts == 3
+
+    def test_a_post_that_never_reached_the_server_is_retried(self) -> None:
+        transport = CountingTransport()
+        api = ClaimTrackerClient(
+            f"http://127.0.0.1:{free_port()}", max_retries=2, backoff=0.001, transport=transport
+        )
+        with pytest.raises(ClientError):
+            api.create_claim({"statement": "A claim."})
+        assert transport.attempts == 3
+
+    def test_an_export_that_cannot_connect_is_a_client_error(self) -> None:
+        transport = CountingTransport()
+        api = ClaimTrackerClient(
+            f"http://127.0.0.1:{free_port()}", max_retries=1, backoff=0.001, transport=transport
+        )
+        with pytest.raises(ClientError):
+            b"".join(api.export("ndjson"))
+        assert transport.attempts == 2

@@ -30,6 +30,18 @@ from tests.servers import Server, free_port, running_server
 pytestmark = pytest.mark.anyio
 
 
+class CountingTransport(httpx.AsyncHTTPTransport):
+    """A real transport that counts the attempts it is asked to make."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.attempts += 1
+        return await super().handle_async_request(request)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
@@ -119,38 +131,47 @@ class TestRetries:
                 await api.get("/claims")
         response = caught.value.response
         assert int(response.headers["Retry-After"]) >= 1
-        assert api._delay(0, response) <= 0.006
+        retry = response.extensions["retry"]
+        assert retry.attempts_made == 1
+        assert retry.elapsed_sleep <= 0.006  # Retry-After, capped at 6 x max_backoff
+
+    async def test_the_export_is_retried_too(self, db: Database, settings: Settings) -> None:
+        async with AsyncClaimTrackerClient(
+            "http://testserver",
+            create_key(db, Role.editor),
+            max_retries=2,
+            max_backoff=0.001,
+            transport=in_process(db, settings, rate_limit_per_minute=1),
+        ) as api:
+            await api.http.get("/api/v1/claims")
+            with pytest.raises(TooManyRequests) as caught:
+                [chunk async for chunk in api.export("ndjson")]
+        assert caught.value.response.extensions["retry"].attempts_made == 2
 
     async def test_connection_errors_are_retried_then_raised(self) -> None:
-        attempts = []
-
-        async def count(request: httpx.Request) -> None:
-            attempts.append(request)
-
+        transport = CountingTransport()
         url = f"http://127.0.0.1:{free_port()}"
-        async with AsyncClaimTrackerClient(url, max_retries=2, backoff=0.001) as api:
-            api.http.event_hooks["request"].append(count)
+        async with AsyncClaimTrackerClient(
+            url, max_retries=2, backoff=0.001, transport=transport
+        ) as api:
             with pytest.raises(ClientError):
                 await api.get("/claims")
-        assert len(attempts) == 3
+        assert transport.attempts == 3
 
     async def test_the_backoff_does_not_block_the_event_loop(self) -> None:
-        attempts = []
-
-        async def count(request: httpx.Request) -> None:
-            attempts.append(request)
-
+        transport = CountingTransport()
         # One retry, after 0.1 to 0.2 s: another task wakes after 0.05 s, in the middle of it.
         url = f"http://127.0.0.1:{free_port()}"
-        async with AsyncClaimTrackerClient(url, max_retries=1, backoff=0.2) as api:
-            api.http.event_hooks["request"].append(count)
+        async with AsyncClaimTrackerClient(
+            url, max_retries=1, backoff=0.2, transport=transport
+        ) as api:
             retrying = asyncio.create_task(api.get("/claims"))
             await asyncio.sleep(0.05)
-            assert len(attempts) == 1
+            assert transport.attempts == 1
             assert not retrying.done()
             with pytest.raises(ClientError):
                 await retrying
-        assert len(attempts) == 2
+        assert transport.attempts == 2
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ class Role(StrEnum):
 
     def at_least(self, other: "Role") -> bool:
         """reader < checker < editor < admin < system."""
-        return _RANK[self] >= _RANK[other]
+        return self.rank >= other.rank
 
 
 _RANK = {

@@ -50,7 +50,7 @@ class RoleRequirement:
         raw_key = raw_key.strip()
         caller = None
         if scheme.lower() == "bearer" and raw_key:
-            caller = await _authenticate(request, raw_key)
+            caller = await service.authenticate(raw_key, database_of(request).read)
         if caller is None:
             limits.count_failure(address)
             raise errors.Unauthorized(
@@ -67,17 +67,6 @@ class RoleRequirement:
         if service.CACHE.due_for_touch(caller.prefix):
             _touch_later(request, caller.key_id)
         return caller.actor(request_id)
-
-
-async def _authenticate(request: Request, raw_key: str) -> service.Caller | None:
-    prefix = service.prefix_of(raw_key)
-    if prefix is None:
-        return None
-    fresh, known = service.CACHE.get(prefix)
-    if not fresh:
-        known = await database_of(request).read(lambda conn: service.load_key(conn, prefix))
-        service.CACHE.put(prefix, known)
-    return service.check(known, prefix, raw_key)
 
 
 def _touch_later(request: Request, key_id: int) -> None:
@@ -106,7 +95,6 @@ def require(role: Role) -> RoleRequirement:
 
 
 READER = Depends(require(Role.reader))
-ReaderActor = Annotated[Actor, Depends(require(Role.reader))]
 CheckerActor = Annotated[Actor, Depends(require(Role.checker))]
 EditorActor = Annotated[Actor, Depends(require(Role.editor))]
 AdminActor = Annotated[Actor, Depends(require(Role.admin))]

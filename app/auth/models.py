@@ -7,7 +7,6 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlmodel import Field, SQLModel
 
-from app.auth.actor import Role
 from app.core.base import enum_type
 
 
@@ -18,9 +17,6 @@ class KeyRole(StrEnum):
     checker = "checker"
     editor = "editor"
     admin = "admin"
-
-    def as_role(self) -> Role:
-        return Role(self.value)
 
 
 class ApiKey(SQLModel, table=True):
@@ -36,10 +32,6 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
 
 
 KeyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

@@ -21,7 +21,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,6 +59,10 @@ class KnownKey:
     role: Role
     digest: str
     revoked: bool
+
+
+# How authenticate reads the database: runs the work on a connection, awaitable.
+KeyRead = Callable[[Callable[[Connection], KnownKey | None]], Awaitable[KnownKey | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,18 +166,19 @@ def check(known: KnownKey | None, prefix: str, raw_key: str) -> Caller | None:
     return Caller(key_id=known.key_id, name=known.name, role=known.role, prefix=prefix)
 
 
-def authenticate(conn: Connection | Session, raw_key: str) -> Caller | None:
+async def authenticate(raw_key: str, read: KeyRead) -> Caller | None:
     """The caller a raw key stands for, or None (malformed, unknown, revoked, wrong secret).
 
-    Uses the cache; only a prefix not seen within CACHE_SECONDS costs a database read.
+    Uses the cache; only a prefix not seen within CACHE_SECONDS costs a database read, made
+    through ``read`` (the server's ``Database`` read: inline on SQLite, in the thread pool on
+    PostgreSQL), so a cached key touches neither the database nor the thread pool.
     """
     prefix = prefix_of(raw_key)
     if prefix is None:
         return None
     fresh, known = CACHE.get(prefix)
     if not fresh:
-        connection = conn.connection() if isinstance(conn, Session) else conn
-        known = load_key(connection, prefix)
+        known = await read(lambda conn: load_key(conn, prefix))
         CACHE.put(prefix, known)
     return check(known, prefix, raw_key)
 

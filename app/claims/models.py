@@ -1,36 +1,32 @@
 """Claims, the evidence that bears on them, and where they appeared."""
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
 from sqlalchemy import JSON, Column, Index, PrimaryKeyConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.core.base import MAX_ID, DbId, HttpUrl, LanguageTag, UtcDatetime, enum_type
+from app.core.base import MAX_ID, DbId, HttpUrl, UtcDatetime, enum_type
 from app.core.paging import PageQuery
 from app.history.schemas import Reason
 from app.tracked.models import Tracked
-
-Topic = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=64)
-]
-
-
-class ClaimStatus(StrEnum):
-    """The verification status: has it been confirmed?"""
-
-    unverified = "unverified"
-    confirmed = "confirmed"
-    mostly_true = "mostly_true"
-    mixed = "mixed"
-    misleading = "misleading"
-    mostly_false = "mostly_false"
-    false = "false"
-    unproven = "unproven"
-    not_checkable = "not_checkable"
-
+from app.vocabulary.claim import MAX_APPEARANCES as MAX_APPEARANCES
+from app.vocabulary.claim import (
+    Context,
+    ExternalId,
+    Language,
+    OriginalLanguage,
+    OriginalQuote,
+    Place,
+    Statement,
+    Topics,
+    Verdict,
+)
+from app.vocabulary.enums import AppearanceRole as AppearanceRole
+from app.vocabulary.enums import ClaimStatus as ClaimStatus
+from app.vocabulary.enums import ReviewState as ReviewState
+from app.vocabulary.enums import Stance as Stance
 
 # A rating on this side of the scale must point at evidence.
 STATUSES_NEEDING_EVIDENCE = frozenset(
@@ -44,31 +40,11 @@ STATUSES_NEEDING_EVIDENCE = frozenset(
 )
 
 
-class ReviewState(StrEnum):
-    """The desk's workflow, separate from the status so a re-check never hides a verdict."""
-
-    open = "open"
-    in_review = "in_review"
-    settled = "settled"
-
-
-class Stance(StrEnum):
-    supports = "supports"
-    refutes = "refutes"
-    context = "context"
-
-
-class AppearanceRole(StrEnum):
-    origin = "origin"
-    report = "report"
-    repost = "repost"
-
-
 class ClaimBase(SQLModel):
-    statement: str = Field(min_length=1, max_length=5000, description="In the desk's language.")
-    language: LanguageTag = Field(default="en", max_length=35)
-    original_quote: str | None = Field(default=None, max_length=5000, description="Verbatim.")
-    original_language: LanguageTag | None = Field(default=None, max_length=35)
+    statement: Statement = Field(description="In the desk's language.")
+    language: Language = "en"
+    original_quote: OriginalQuote = Field(default=None, description="Verbatim.")
+    original_language: OriginalLanguage = None
     speaker_id: int | None = Field(default=None, foreign_key="speaker.id", ge=1, le=MAX_ID)
     outlet_id: int | None = Field(
         default=None,
@@ -78,9 +54,9 @@ class ClaimBase(SQLModel):
         description="The cited outlet: where it was published or who reported it.",
     )
     claimed_at: UtcDatetime | None = Field(default=None, description="When it was said.")
-    context: str | None = Field(default=None, max_length=500, description="The occasion.")
-    place: str | None = Field(default=None, max_length=200)
-    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    context: Context = Field(default=None, description="The occasion.")
+    place: Place = None
+    external_id: ExternalId | None = None
 
 
 class Claim(ClaimBase, Tracked, table=True):
@@ -100,7 +76,7 @@ class Claim(ClaimBase, Tracked, table=True):
         default=ClaimStatus.unverified, sa_type=enum_type(ClaimStatus, "status")
     )
     review: ReviewState = Field(default=ReviewState.open, sa_type=enum_type(ReviewState, "review"))
-    verdict: str | None = Field(default=None, max_length=10000, description="The rationale.")
+    verdict: Verdict = Field(default=None, description="The rationale.")
     reviewed_at: datetime | None = None
 
 
@@ -131,11 +107,6 @@ class Evidence(SQLModel, table=True):
     created_at: datetime
 
 
-# The most appearances one claim may hold (API and imports alike): a claim is said in a few
-# places, and a list of thousands is a scraped dump or an attempt to make every read slow.
-MAX_APPEARANCES = 50
-
-
 class Appearance(SQLModel, table=True):
     __tablename__ = "appearance"
     __table_args__ = (UniqueConstraint("claim_id", "source_id", "role"),)
@@ -154,23 +125,23 @@ class Appearance(SQLModel, table=True):
 class ClaimCreate(ClaimBase):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    topics: list[Topic] = Field(default_factory=list, max_length=20)
+    topics: Topics = Field(default_factory=list)
 
 
 class ClaimUpdate(SQLModel):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    statement: str | None = Field(default=None, min_length=1, max_length=5000)
-    language: LanguageTag | None = Field(default=None, max_length=35)
-    original_quote: str | None = Field(default=None, max_length=5000)
-    original_language: LanguageTag | None = Field(default=None, max_length=35)
+    statement: Statement | None = None
+    language: Language | None = None
+    original_quote: OriginalQuote = None
+    original_language: OriginalLanguage = None
     speaker_id: DbId | None = None
     outlet_id: DbId | None = None
     claimed_at: UtcDatetime | None = None
-    context: str | None = Field(default=None, max_length=500)
-    place: str | None = Field(default=None, max_length=200)
-    topics: list[Topic] | None = Field(default=None, max_length=20)
-    external_id: str | None = Field(default=None, min_length=1, max_length=200)
+    context: Context = None
+    place: Place = None
+    topics: Topics | None = None
+    external_id: ExternalId | None = None
 
 
 class ClaimRevertable(ClaimUpdate):
@@ -178,7 +149,7 @@ class ClaimRevertable(ClaimUpdate):
 
     status: ClaimStatus | None = None
     review: ReviewState | None = None
-    verdict: str | None = Field(default=None, max_length=10000)
+    verdict: Verdict = None
     reviewed_at: UtcDatetime | None = None
 
 

@@ -2,6 +2,9 @@
 
 import unicodedata
 
+# The CSV format's formula cells are wire vocabulary, shared with the client; re-exported here.
+from app.vocabulary.formats import FORMULA_TRIGGERS as FORMULA_TRIGGERS
+
 
 def fold(value: str) -> str:
     """Lowercase without diacritics: 'Prigozjin', 'PRIGOZJIN' and 'Prigožjin' fold alike."""
@@ -14,9 +17,3 @@ def like_pattern(value: str) -> str:
     """A LIKE pattern matching ``value`` anywhere, with LIKE's wildcards escaped (escape '\\')."""
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
-
-
-# OWASP's CSV-injection guidance: a spreadsheet runs a cell that begins with one of these as a
-# formula (=HYPERLINK(...), =cmd|...). The CSV export puts a ' before them; an import with
-# ``unescape_formulas`` takes it off again.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

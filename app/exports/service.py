@@ -19,6 +19,7 @@ from app.core.db import Database
 from app.core.paging import pick_sort
 from app.core.text import FORMULA_TRIGGERS
 from app.exports import claimreview
+from app.imports.fields import CLAIM_FIELDS
 from app.outlets.models import Outlet
 from app.sources.models import Source
 from app.speakers.models import Speaker
@@ -119,18 +120,10 @@ def _iso(value: Any) -> Any:
 
 
 def import_record(claim: dict[str, Any], related: dict[str, Any]) -> dict[str, Any]:
-    """The claim as an import record: importing it elsewhere reproduces it."""
-    record: dict[str, Any] = {
-        "external_id": claim["external_id"] or f"claimtracker:{claim['id']}",
-        "statement": claim["statement"],
-        "language": claim["language"],
-        "original_quote": claim["original_quote"],
-        "original_language": claim["original_language"],
-        "claimed_at": claim["claimed_at"],
-        "context": claim["context"],
-        "place": claim["place"],
-        "topics": claim["topics"],
-    }
+    """The claim as an import record: importing it elsewhere reproduces it (its own fields
+    are the ones an import record carries, ``CLAIM_FIELDS``; tests/exports/test_round_trip.py)."""
+    record: dict[str, Any] = {name: claim[name] for name in CLAIM_FIELDS}
+    record["external_id"] = claim["external_id"] or f"claimtracker:{claim['id']}"
     speaker = related["speakers"].get(claim["speaker_id"])
     if speaker is not None:
         record["speaker"] = {

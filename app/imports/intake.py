@@ -1,121 +1,53 @@
-"""The body of ``POST /imports`` to an answer: parse, bound, map, import.
+"""Raw values to an import: mapped by format, bounded, then ``service.run_import``.
 
-``import_body`` is the whole pipeline after the body has been read, run in ONE worker thread
-(the router's single ``run_in_threadpool``): parsing a 32 MB body, mapping thousands of
-ClaimReviews and the database work are all CPU or blocking I/O, and on the event loop they
-would stall every other request, ``/healthz`` included.
+Blocking: the router runs it, with the parsing of the body (``bodies``), in ONE worker thread.
+Mapping thousands of ClaimReviews and the database work are CPU or blocking I/O, and on the
+event loop they would stall every other request, ``/healthz`` included.
 """
 
-import hashlib
 from typing import Any
 
-import orjson
-
 from app.auth.actor import Actor
+from app.client import claimreview
 from app.core import errors
 from app.core.db import Database
-from app.imports import claimreview, service
-from app.imports.models import NDJSON_MEDIA_TYPE, ImportFormat, OnError
-
-# The deepest nesting a body may have. Records nest about 5 levels (batch, record, sources,
-# source, outlet), ClaimReview feeds about 10; deeper is a nesting bomb, refused before any
-# code walks it (orjson itself stops at 1,024).
-MAX_NESTING = 64
+from app.imports import service
+from app.imports.idempotency import ImportAnswer
+from app.imports.models import ImportFormat, OnError
 
 
-def import_body(
+def import_values(
     database: Database,
-    body: bytes,
+    values: list[Any],
     *,
-    content_type: str,
     format: ImportFormat,
     max_records: int,
     actor: Actor,
     dry_run: bool,
     on_error: OnError,
     idempotency_key: str | None,
-) -> service.ImportAnswer:
-    """Parse, check and map ``body``, then import it (blocking: call it in a worker thread)."""
-    raw = parse_body(content_type, body, max_records=max_records)
+    body_fingerprint: str,
+) -> ImportAnswer:
+    """Import ``values`` (records, or ClaimReview JSON-LD to map to records first)."""
     if format is ImportFormat.claimreview:
-        raw = claimreview.records_from_jsonld(raw)
+        values = claimreview.records_from_jsonld(values)
         # Counted again after the expansion: a @graph or DataFeed is one value holding many.
-        _check_count(len(raw), max_records)
+        check_count(len(values), max_records)
     return service.run_import(
         database,
-        raw,
+        values,
         actor=actor,
         dry_run=dry_run,
         on_error=on_error,
         idempotency_key=idempotency_key,
-        body_fingerprint=fingerprint(body, str(dry_run), on_error, format),
+        body_fingerprint=body_fingerprint,
     )
 
 
-def parse_body(content_type: str, body: bytes, *, max_records: int) -> list[Any]:
-    """A JSON array (or one value) or NDJSON, as raw records; 400 names the bad line."""
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    records: list[Any]
-    if media_type == NDJSON_MEDIA_TYPE:
-        records = []
-        for number, line in enumerate(body.split(b"\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise errors.BadRequest(
-                    f"Line {number} is not valid JSON: {exc}.", line=number
-                ) from None
-            if _too_deep(record, MAX_NESTING - 1):  # the line is one level below a batch
-                raise errors.BadRequest(
-                    f"Line {number} nests deeper than {MAX_NESTING} levels.",
-                    line=number,
-                    max_nesting=MAX_NESTING,
-                )
-            records.append(record)
-            if len(records) > max_records:
-                break
-    else:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise errors.BadRequest(f"The body is not valid JSON: {exc}.") from None
-        if _too_deep(data, MAX_NESTING):
-            raise errors.BadRequest(
-                f"The body nests deeper than {MAX_NESTING} levels.", max_nesting=MAX_NESTING
-            )
-        records = data if isinstance(data, list) else [data]
-    _check_count(len(records), max_records)
-    return records
-
-
-def _check_count(count: int, max_records: int) -> None:
+def check_count(count: int, max_records: int) -> None:
     if count > max_records:
         raise errors.PayloadTooLarge(
             f"A batch holds at most {max_records} records (CLAIMS_IMPORT_MAX_RECORDS); "
             "split the file into smaller batches.",
             max_records=max_records,
         )
-
-
-def _too_deep(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests lists and objects more than ``limit`` deep (``[]`` is 1).
-    A loop over the containers only, not recursion: linear, and safe at any depth."""
-    if not isinstance(value, list | dict):
-        return False
-    pending: list[tuple[Any, int]] = [(value, 1)]
-    while pending:
-        container, depth = pending.pop()
-        if depth > limit:
-            return True
-        children = container.values() if isinstance(container, dict) else container
-        pending.extend((child, depth + 1) for child in children if isinstance(child, list | dict))
-    return False
-
-
-def fingerprint(body: bytes, *parts: str) -> str:
-    digest = hashlib.sha256(body)
-    for part in parts:
-        digest.update(b"\0" + part.encode())
-    return digest.hexdigest()

@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.auth.dependencies import CheckerActor
-from app.imports import intake
+from app.imports import bodies
 from app.imports.models import ImportFormat, ImportSummary, OnError
 from app.web.dependencies import database_of
 from app.web.openapi import BODY, ROLE, header, ok, responses
@@ -52,9 +52,9 @@ async def import_claims(
 ) -> Response:
     body = await request.body()
     # Only reading the body happens on the event loop; parsing, mapping and the database
-    # work are one hop to a worker thread (intake.import_body).
+    # work are one hop to a worker thread (bodies.import_body).
     answer = await run_in_threadpool(
-        intake.import_body,
+        bodies.import_body,
         database_of(request),
         body,
         content_type=request.headers.get("content-type", "application/json"),
@@ -66,6 +66,4 @@ async def import_claims(
         idempotency_key=idempotency_key,
     )
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
-    return Response(
-        answer.body, status_code=answer.status_code, media_type=JSON_MEDIA_TYPE, headers=headers
-    )
+    return Response(answer.body, status_code=200, media_type=JSON_MEDIA_TYPE, headers=headers)

@@ -1,7 +1,6 @@
 """Outlets: publishers and channels where claims appear or are reported."""
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
@@ -9,18 +8,7 @@ from sqlmodel import Field, SQLModel
 from app.core.base import CountryCode, DomainName, LanguageTag, UtcDatetime, enum_type
 from app.core.paging import PageQuery
 from app.tracked.models import Tracked
-
-
-class OutletKind(StrEnum):
-    wire = "wire"
-    newspaper = "newspaper"
-    broadcaster = "broadcaster"
-    online = "online"
-    social_platform = "social_platform"
-    messaging = "messaging"
-    government_channel = "government_channel"
-    company = "company"
-    other = "other"
+from app.vocabulary.enums import OutletKind as OutletKind
 
 
 class OutletBase(SQLModel):

@@ -1,27 +1,16 @@
 """Speakers: the people and bodies that make claims, with the other spellings of their names."""
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Annotated
 
-from pydantic import ConfigDict, StringConstraints
+from pydantic import ConfigDict
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from app.core.base import CountryCode, UtcDatetime, enum_type
 from app.core.paging import PageQuery
 from app.tracked.models import Tracked
-
-Alias = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-
-
-class SpeakerKind(StrEnum):
-    person = "person"
-    organization = "organization"
-    government = "government"
-    military = "military"
-    group = "group"
-    unknown = "unknown"
+from app.vocabulary.enums import SpeakerKind as SpeakerKind
+from app.vocabulary.types import Alias
 
 
 class SpeakerBase(SQLModel):

@@ -3,8 +3,7 @@
 import logging
 import re
 import uuid
-from collections.abc import Iterable
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -14,7 +13,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 CLIENT_REQUEST_ID_HEADER = "X-Client-Request-ID"
 # What a client's own id may look like to be echoed and logged: one copy, ASCII, bounded.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 log = logging.getLogger("app.request")
 
 
@@ -56,7 +54,6 @@ class RequestIdMiddleware:
         if client_id is not None:
             state["client_request_id"] = client_id
             log.info("request %s has client request id %s", request_id, client_id)
-        token = request_id_var.set(request_id)
 
         added = [(b"x-request-id", request_id.encode())]
         if client_id is not None:
@@ -68,10 +65,7 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)
+        await self.app(scope, receive, send_with_id)
 
 
 class SecurityHeadersMiddleware:
@@ -128,34 +122,16 @@ class BodyLimitMiddleware:
                     return
                 break
         received = 0
-        too_large = False
 
-        async def counting_receive() -> Message:
-            nonlocal received, too_large
-            if too_large:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > max_bytes:
-                    # The app sees the client go away and stops reading; its answer is dropped
-                    # below and the 413 sent instead (raising here would become a 400 in
-                    # FastAPI's body parsing).
-                    too_large = True
-                    return {"type": "http.disconnect"}
-            return message
+        def over_the_limit(chunk: bytes) -> bool:
+            nonlocal received
+            received += len(chunk)
+            return received > max_bytes
 
-        async def guarded_send(message: Message) -> None:
-            if not too_large:
-                await send(message)
-
-        try:
-            await self.app(scope, counting_receive, guarded_send)
-        except Exception:
-            if not too_large:
-                raise
-        if too_large:
+        async def too_large(scope: Scope, receive: Receive, send: Send) -> None:
             await self._too_large(scope, receive, send, max_bytes)
+
+        await _watch_body(self.app, scope, receive, send, over_the_limit, too_large)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem_response(
@@ -255,32 +231,14 @@ class JsonContentTypeMiddleware:
             await response(scope, receive, send)
             return
         tail = b""
-        refused = False
 
-        async def nul_checking_receive() -> Message:
-            nonlocal tail, refused
-            if refused:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                chunk = tail + message.get("body", b"")
-                if b"\\u0000" in chunk:
-                    refused = True
-                    return {"type": "http.disconnect"}
-                tail = chunk[-5:]
-            return message
+        def carries_nul(chunk: bytes) -> bool:
+            nonlocal tail
+            chunk = tail + chunk
+            tail = chunk[-5:]  # an escape split across two chunks is still seen
+            return b"\\u0000" in chunk
 
-        async def guarded_send(message: Message) -> None:
-            if not refused:
-                await send(message)
-
-        try:
-            await self.app(scope, nul_checking_receive, guarded_send)
-        except Exception:
-            if not refused:
-                raise
-        if refused:
-            await _nul_refused(scope, receive, send)
+        await _watch_body(self.app, scope, receive, send, carries_nul, _nul_refused)
 
 
 async def _nul_refused(scope: Scope, receive: Receive, send: Send) -> None:
@@ -288,3 +246,40 @@ async def _nul_refused(scope: Scope, receive: Receive, send: Send) -> None:
         400, slug="nul-character", detail="NUL characters (\\u0000, %00) are not accepted."
     )
     await response(scope, receive, send)
+
+
+async def _watch_body(
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    refuses: Callable[[bytes], bool],
+    refusal: Callable[[Scope, Receive, Send], Awaitable[None]],
+) -> None:
+    """Run ``app`` on the request while ``refuses`` looks at each chunk of its body. Once it
+    says so, the app sees the client go away and stops reading, its answer is dropped and
+    ``refusal`` answers instead (raising inside receive would become a 400 in FastAPI's body
+    parsing)."""
+    refused = False
+
+    async def watching_receive() -> Message:
+        nonlocal refused
+        if refused:
+            return {"type": "http.disconnect"}
+        message = await receive()
+        if message["type"] == "http.request" and refuses(message.get("body", b"")):
+            refused = True
+            return {"type": "http.disconnect"}
+        return message
+
+    async def guarded_send(message: Message) -> None:
+        if not refused:
+            await send(message)
+
+    try:
+        await app(scope, watching_receive, guarded_send)
+    except Exception:
+        if not refused:
+            raise
+    if refused:
+        await refusal(scope, receive, send)

@@ -2,28 +2,38 @@
 revisions carrying the calling key; the checker's limits on status changes; CORS.
 Rate limits: tests/auth/test_ratelimit.py."""
 
+import asyncio
 import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import Connection
 from sqlmodel import select
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
 
 from app.auth import service as auth_service
 from app.auth.actor import Role
 from app.auth.models import ApiKey
-from app.cli import cli
 from app.core.db import Database
-from app.core.settings import Settings, get_settings
+from app.core.settings import Settings
 from app.main import create_app
 from tests.conftest import MakeClient, bearer, create_key
+from tests.helpers import PROBLEM, invoke
 
 KEYS = "/api/v1/keys"
 CLAIMS = "/api/v1/claims"
-PROBLEM = "application/problem+json"
+R = TypeVar("R")
+
+
+def authenticate(db: Database, raw_key: str) -> auth_service.Caller | None:
+    """The server's own authenticate, reading through ``db`` as a request would."""
+
+    async def read(work: Callable[[Connection], R]) -> R:
+        with db.read_connection(single_statement=True) as conn:
+            return work(conn)
+
+    return asyncio.run(auth_service.authenticate(raw_key, read))
 
 
 def key_row(db: Database, secret: str) -> ApiKey:
@@ -115,17 +125,16 @@ class TestKeyService:
 
     def test_authenticate_knows_a_key_and_forgets_a_revoked_one(self, db: Database) -> None:
         secret = create_key(db, Role.checker, "desk")
+        caller = authenticate(db, secret)
+        assert caller is not None
+        assert (caller.name, caller.role) == ("desk", Role.checker)
         with db.session(write=True) as session:
-            caller = auth_service.authenticate(session, secret)
-            assert caller is not None
-            assert (caller.name, caller.role) == ("desk", Role.checker)
             auth_service.revoke_key(session, caller.key_id)
-            assert auth_service.authenticate(session, secret) is None
+        assert authenticate(db, secret) is None
 
     @pytest.mark.parametrize("raw", ["", "ct_", "ct_abc_def", "x" * 300, "ct_ABCDEFGH_" + "a" * 40])
     def test_malformed_keys_are_nobody(self, db: Database, raw: str) -> None:
-        with db.session() as session:
-            assert auth_service.authenticate(session, raw) is None
+        assert authenticate(db, raw) is None
 
     def test_a_key_cannot_hold_the_system_role(self, db: Database) -> None:
         from app.core.errors import RuleViolation
@@ -154,7 +163,7 @@ class TestRevisionsCarryTheCallingKey:
         history = client.get(f"{CLAIMS}/{created.json()['id']}/history", headers=bearer(secret))
         (revision,) = history.json()["items"]
         assert revision["actor"] == {"key_id": key.id, "name": f"desk {role}", "role": str(role)}
-        # The server's id, never the client's (tests/test_headers.py has the rest).
+        # The server's id, never the client's (tests/web/test_headers.py has the rest).
         assert revision["request_id"] == created.headers["x-request-id"]
 
     def test_each_writer_of_one_claim_is_named_and_survives_revocation(
@@ -287,18 +296,10 @@ class TestCors:
 
 
 @pytest.fixture
-def database_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    url = f"sqlite:///{tmp_path / 'keys.db'}"
-    monkeypatch.setenv("CLAIMS_DATABASE_URL", url)
-    get_settings.cache_clear()
+def database_file(cli_database: str) -> str:
+    """A migrated database for the keys commands; its URL."""
     assert invoke("migrate")[0] == 0
-    yield url
-    get_settings.cache_clear()
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
+    return cli_database
 
 
 class TestKeysCommand:

@@ -18,9 +18,9 @@ from app.core.db import Database
 from app.core.settings import Settings
 from app.main import create_app
 from tests.conftest import bearer, create_key
+from tests.helpers import PROBLEM
 
 CLAIMS = "/api/v1/claims"
-PROBLEM = "application/problem+json"
 WRONG_KEY = {"Authorization": "Bearer ct_0123abcd_" + "a" * 43}
 
 

@@ -26,7 +26,6 @@ from app.exports import service as exports_service
 from app.history import service as history_service
 from app.history.models import EntityType, Revision
 from app.imports import service as imports_service
-from app.imports.models import OnError
 from app.speakers import service as speakers_service
 from app.speakers.models import SpeakerUpdate
 from app.tracked.service import TrackedService
@@ -37,7 +36,6 @@ CHECKER = Actor(name="night checker", role=Role.checker, request_id="checker-req
 EDITOR = factories.ACTOR
 ORIGINAL = "Everything east of the Bakhmutka river is under Wagner's control."
 ORGANIZATION = {"name": "Desk", "url": "https://desk.example/"}
-SKIP: dict[str, Any] = {"on_error": OnError.skip}
 
 
 def settled_false(session: Session) -> tuple[Claim, Any]:
@@ -300,7 +298,7 @@ class TestImportUpdates:
             "evidence": [{"title": "A supporting post", "stance": "supports", "note": "archived"}],
         }
         summary = imports_service.import_batch(
-            session, session.connection(), [record], actor=CHECKER, batch_id="b1", **SKIP
+            session, session.connection(), [record], actor=CHECKER, batch_id="b1"
         )
         assert (summary.updated, summary.failed) == (1, 0), summary.errors
         updated = session.get(Claim, claim.id)

@@ -1,5 +1,7 @@
-"""The batch path for new claims: the same rules and results as one write after another, with
-one creation revision per claim (both backends)."""
+"""The batch path for new claims (app/imports/batch.py): the same rules and results as one write
+after another, with one creation revision per claim (both backends). The one test of its
+invariant, byte-identical revisions to the record path's, is
+TestOneRevisionPerNewClaim.test_its_revisions_are_the_ones_the_record_path_would_write."""
 
 import threading
 import time
@@ -18,8 +20,10 @@ from app.claims import service as claims_service
 from app.claims.models import Claim, ClaimCreate
 from app.core import errors
 from app.core.db import BEGIN_IMMEDIATE, Database, make_engine
+from app.history.hashing import canonical_json
 from app.history.models import Revision
 from app.history.verify import verify_history
+from app.imports import idempotency
 from app.imports import service as imports_service
 from app.imports.models import OnError
 from app.schema.migrate import upgrade
@@ -65,8 +69,16 @@ def claim_by_external_id(client: TestClient, external_id: str) -> dict[str, Any]
     raise AssertionError(f"no claim {external_id}")
 
 
+def stored_snapshot(session: Session, entity_type: str, entity_id: int | None) -> bytes:
+    """The canonical bytes of the entity's one revision, as stored and hashed."""
+    [revision] = session.exec(
+        select(Revision).where(Revision.entity_type == entity_type, Revision.entity_id == entity_id)
+    ).all()
+    return canonical_json(revision.snapshot)
+
+
 class TestOneRevisionPerNewClaim:
-    def test_the_creation_revision_holds_evidence_appearances_and_verdict(
+    def test_its_revisions_are_the_ones_the_record_path_would_write(
         self, client: TestClient, session: Session
     ) -> None:
         assert post(client, [RATED])["created"] == 1
@@ -79,16 +91,19 @@ class TestOneRevisionPerNewClaim:
         assert snapshot["topics"] == ["water", "dykes"]
         assert len(snapshot["evidence"]) == 1
         assert len(snapshot["appearances"]) == 1
-        # Exactly what the one-at-a-time writes would have recorded for this claim.
+        # Byte for byte what the one-at-a-time writes would have recorded for this claim.
         stored = session.get(Claim, claim["id"])
         assert stored is not None
-        assert snapshot == claims_service.CLAIMS.snapshot(session, stored)
+        record_path = claims_service.CLAIMS.snapshot(session, stored)
+        assert stored_snapshot(session, "claim", stored.id) == canonical_json(record_path)
         assert claim["head_hash"] == history[0]["hash"]
         # Likewise the speaker the batch created, and its alias index.
         speaker = session.get(Speaker, claim["speaker_id"])
         assert speaker is not None
         speaker_history = client.get(f"{API}/speakers/{speaker.id}/history").json()["items"]
-        assert speaker_history[0]["snapshot"] == plain_snapshot(speaker)
+        assert [item["action"] for item in speaker_history] == ["created"]
+        expected = canonical_json(plain_snapshot(speaker))
+        assert stored_snapshot(session, "speaker", speaker.id) == expected
         assert [
             s["id"] for s in client.get(f"{API}/speakers", params={"q": "a. lee"}).json()["items"]
         ] == [speaker.id]
@@ -257,7 +272,7 @@ def test_a_retry_reaching_another_worker_mid_request_gets_409(
         pytest.skip("SQLite has no lock to share; the in-process guard is tested below")
     records = [{"external_id": "k:1", "statement": "Once."}]
 
-    def run() -> imports_service.ImportAnswer:
+    def run() -> idempotency.ImportAnswer:
         return imports_service.run_import(
             own_database,
             records,
@@ -273,8 +288,8 @@ def test_a_retry_reaching_another_worker_mid_request_gets_409(
         first_worker.execute(
             text("SELECT pg_advisory_xact_lock(:space, :key)"),
             {
-                "space": imports_service.IDEMPOTENCY_LOCK_SPACE,
-                "key": imports_service.idempotency_lock(0, "retry-1"),
+                "space": idempotency.IDEMPOTENCY_LOCK_SPACE,
+                "key": idempotency.idempotency_lock(0, "retry-1"),
             },
         )
         with pytest.raises(errors.Conflict, match="still running"):
@@ -289,9 +304,9 @@ def test_a_retry_reaching_the_same_process_mid_request_gets_409(
 ) -> None:
     """The first request is held up (another writer holds the write lock); its retry, sent
     meanwhile with the same Idempotency-Key, is refused at once, and the first one lands."""
-    answers: list[imports_service.ImportAnswer] = []
+    answers: list[idempotency.ImportAnswer] = []
 
-    def run() -> imports_service.ImportAnswer:
+    def run() -> idempotency.ImportAnswer:
         return imports_service.run_import(
             own_database,
             [{"external_id": "k:2", "statement": "Once."}],
@@ -307,12 +322,12 @@ def test_a_retry_reaching_the_same_process_mid_request_gets_409(
         held = other_writer.begin()  # SQLite: BEGIN IMMEDIATE takes the write lock
         if backend == "postgresql":
             other_writer.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": imports_service.IMPORT_LOCK_KEY}
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": idempotency.IMPORT_LOCK_KEY}
             )
         first = threading.Thread(target=lambda: answers.append(run()))
         first.start()
         deadline = time.monotonic() + 10
-        while not imports_service._running:
+        while not idempotency._running:
             assert time.monotonic() < deadline
             time.sleep(0.01)
         with pytest.raises(errors.Conflict, match="still running"):

@@ -12,9 +12,10 @@ from starlette.testclient import TestClient
 
 from app.auth.actor import Role
 from app.claims.models import MAX_APPEARANCES
+from app.client import claimreview
 from app.core.base import utcnow
 from app.core.db import Database
-from app.imports import claimreview, intake
+from app.imports import bodies
 from app.imports.models import IdempotencyKey
 from tests.conftest import MakeClient
 
@@ -121,7 +122,7 @@ class TestOffTheEventLoop:
 
             return call
 
-        monkeypatch.setattr(intake, "parse_body", spy("parse", intake.parse_body))
+        monkeypatch.setattr(bodies, "parse_body", spy("parse", bodies.parse_body))
         mapping = claimreview.records_from_jsonld
         monkeypatch.setattr(claimreview, "records_from_jsonld", spy("map", mapping))
         response = post_json(client, review("loop"), format="claimreview")

@@ -12,10 +12,9 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.cli import cli
-from app.client import ClaimTrackerClient
+from app.client import ClaimTrackerClient, importer
+from app.client.csv_mapping import Mapping, MappingError, RowError, read_csv
 from app.core.db import Database
-from app.imports import importer
-from app.imports.csv_mapping import Mapping, MappingError, RowError, read_csv
 from app.imports.models import ImportRecord
 from tests.conftest import create_key
 from tests.imports import liar_rows as liar

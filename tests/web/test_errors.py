@@ -5,18 +5,7 @@ from starlette.testclient import TestClient
 
 from app.auth.actor import Role
 from tests.conftest import MakeClient
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response: object, status: int) -> dict:
-    assert response.status_code == status, response.text  # type: ignore[attr-defined]
-    assert response.headers["content-type"] == PROBLEM  # type: ignore[attr-defined]
-    body = response.json()  # type: ignore[attr-defined]
-    assert body["status"] == status
-    assert {"type", "title", "status"} <= body.keys()
-    assert "Traceback" not in response.text  # type: ignore[attr-defined]
-    return body
+from tests.helpers import PROBLEM, assert_problem, created
 
 
 class TestProblems:
@@ -69,13 +58,11 @@ class TestProblems:
     def test_problem_instance_and_request_id_are_filled(self, client: TestClient) -> None:
         body = assert_problem(client.get("/api/v1/claims/424242"), 404)
         assert body["instance"] == "/api/v1/claims/424242"
-        assert body["request_id"]  # the X-Request-ID tests are in tests/test_headers.py
+        assert body["request_id"]  # the X-Request-ID tests are in tests/web/test_headers.py
 
 
 def new_speaker(client: TestClient) -> str:
-    response = client.post("/api/v1/speakers", json={"name": "Wagner Group"})
-    assert response.status_code == 201, response.text
-    return f"/api/v1/speakers/{response.json()['id']}"
+    return f"/api/v1/speakers/{created(client, '/api/v1/speakers', {'name': 'Wagner Group'})['id']}"
 
 
 class TestPreconditions:

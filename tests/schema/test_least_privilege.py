@@ -19,13 +19,12 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
-from typer.testing import CliRunner
 
-from app.cli import cli
 from app.core.settings import Settings, get_settings
 from app.main import create_app
 from app.schema.migrate import app_role_grants, downgrade
 from tests.conftest import PG_URL, bearer, create_pg_database, drop_pg_database, new_key_in
+from tests.helpers import invoke
 from tests.imports.test_router import RECORDS, ndjson
 
 needs_postgres = [
@@ -57,11 +56,6 @@ def run_sql(database_url: str, *statements: str) -> None:
 
 def as_user(url: str, user: str) -> str:
     return make_url(url).set(username=user, password=None).render_as_string(hide_password=False)
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
 
 
 def psycopg_url(url: str) -> str:

@@ -2,7 +2,6 @@
 can hand back in any time zone), version numbers in as_of, and cursors carrying any of them.
 The same answer on both backends, and never a 500."""
 
-import base64
 from typing import Any
 
 import orjson
@@ -12,8 +11,8 @@ from starlette.testclient import TestClient
 
 from app.core.base import MAX_ID, MAX_REVISION_ID
 from app.core.db import Database
+from tests.helpers import assert_problem, created, cursor_of
 
-PROBLEM = "application/problem+json"
 BEFORE_UTC_MIN = "0001-01-01T00:00:00+05:00"  # 0000-12-31T19:00Z: before Python's year 1
 AFTER_UTC_MAX = "9999-12-31T23:59:59-05:00"  # 10000-01-01T04:59Z: after Python's year 9999
 OUTSIDE = [BEFORE_UTC_MIN, AFTER_UTC_MAX, "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"]
@@ -30,19 +29,8 @@ TIME_FILTERS = [
 ]
 
 
-def is_problem(response: Any, status: int) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM
-
-
-def cursor_of(document: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(document)).rstrip(b"=").decode("ascii")
-
-
 def claim(client: TestClient, **fields: Any) -> dict[str, Any]:
-    response = client.post("/api/v1/claims", json={"statement": "x", **fields})
-    assert response.status_code == 201, response.text
-    return dict(response.json())
+    return created(client, "/api/v1/claims", {"statement": "x", **fields})
 
 
 class TestTimestampsOutsideTheStorableRange:
@@ -50,41 +38,44 @@ class TestTimestampsOutsideTheStorableRange:
     def test_every_list_filter_answers_422(self, client: TestClient, value: str) -> None:
         for path, name in TIME_FILTERS:
             response = client.get(path, params={name: value})
-            is_problem(response, 422)
+            assert_problem(response, 422)
             assert "0001-01-02T00:00:00Z" in response.json()["errors"][0]["msg"]
 
     @pytest.mark.parametrize("value", OUTSIDE)
     def test_claimed_at_and_published_at_in_bodies_answer_422(
         self, client: TestClient, value: str
     ) -> None:
-        is_problem(client.post("/api/v1/claims", json={"statement": "x", "claimed_at": value}), 422)
-        is_problem(client.post("/api/v1/sources", json={"title": "s", "published_at": value}), 422)
+        claim_body = {"statement": "x", "claimed_at": value}
+        assert_problem(client.post("/api/v1/claims", json=claim_body), 422)
+        source_body = {"title": "s", "published_at": value}
+        assert_problem(client.post("/api/v1/sources", json=source_body), 422)
         created = claim(client)
         patched = client.patch(
             f"/api/v1/claims/{created['id']}",
             json={"claimed_at": value},
             headers={"If-Match": '"v1"'},
         )
-        is_problem(patched, 422)
+        assert_problem(patched, 422)
 
     @pytest.mark.parametrize("value", OUTSIDE)
     def test_as_of_answers_400(self, client: TestClient, value: str) -> None:
         created = claim(client)
         for path in (f"/api/v1/claims/{created['id']}", "/api/v1/speakers/1"):
-            is_problem(client.get(path, params={"as_of": value}), 400 if "claims" in path else 404)
+            status = 400 if "claims" in path else 404
+            assert_problem(client.get(path, params={"as_of": value}), status)
 
     @pytest.mark.parametrize("value", OUTSIDE)
     def test_a_cursor_carrying_one_answers_400(self, client: TestClient, value: str) -> None:
         for sort in ("claimed_at", "-claimed_at", "updated_at", "-updated_at"):
             cursor = cursor_of({"s": sort, "v": value, "i": 1})
             response = client.get("/api/v1/claims", params={"sort": sort, "cursor": cursor})
-            is_problem(response, 400)
+            assert_problem(response, 400)
 
     def test_a_cursor_carrying_a_nul_answers_400(self, client: TestClient) -> None:
         # PostgreSQL text cannot hold NUL; the middleware's check does not see inside a cursor.
         for path in ("/api/v1/speakers", "/api/v1/outlets"):
             cursor = cursor_of({"s": "name", "v": "a\x00b", "i": 1})
-            is_problem(client.get(path, params={"sort": "name", "cursor": cursor}), 400)
+            assert_problem(client.get(path, params={"sort": "name", "cursor": cursor}), 400)
 
     def test_an_import_record_names_the_field(self, client: TestClient) -> None:
         record = {"external_id": "t:1", "statement": "x", "claimed_at": BEFORE_UTC_MIN}
@@ -93,7 +84,7 @@ class TestTimestampsOutsideTheStorableRange:
             content=orjson.dumps(record) + b"\n",
             headers={"Content-Type": "application/x-ndjson"},
         )
-        is_problem(response, 422)
+        assert_problem(response, 422)
         assert response.json()["errors"][0]["field"] == "claimed_at"
 
 
@@ -176,13 +167,13 @@ class TestIds:
         for method, url in self.paths(client, MAX_ID):
             kwargs: dict[str, Any] = {"json": {"note": "n"}} if method == "PATCH" else {}
             response = client.request(method, url, headers={"If-Match": '"v1"'}, **kwargs)
-            is_problem(response, 404)
+            assert_problem(response, 404)
 
     def test_one_past_it_in_a_path_is_422(self, client: TestClient) -> None:
         for method, url in self.paths(client, MAX_ID + 1):
             kwargs: dict[str, Any] = {"json": {"note": "n"}} if method == "PATCH" else {}
             response = client.request(method, url, headers={"If-Match": '"v1"'}, **kwargs)
-            is_problem(response, 422)
+            assert_problem(response, 422)
 
     def test_filters_take_the_largest_and_refuse_one_past(self, client: TestClient) -> None:
         for path, name in [
@@ -192,41 +183,41 @@ class TestIds:
             ("/api/v1/exports", "speaker_id"),
         ]:
             assert client.get(path, params={name: MAX_ID}).status_code == 200
-            is_problem(client.get(path, params={name: MAX_ID + 1}), 422)
+            assert_problem(client.get(path, params={name: MAX_ID + 1}), 422)
 
     def test_bodies_refuse_one_past(self, client: TestClient) -> None:
         # The largest is a well-formed reference to nothing: the desk's rule says so (422 too).
         missing = client.post("/api/v1/claims", json={"statement": "x", "speaker_id": MAX_ID})
-        is_problem(missing, 422)
+        assert_problem(missing, 422)
         assert missing.json()["rule"] == "reference_missing"
         too_large = client.post("/api/v1/claims", json={"statement": "x", "speaker_id": MAX_ID + 1})
-        is_problem(too_large, 422)
+        assert_problem(too_large, 422)
         assert too_large.json()["errors"][0]["loc"] == ["body", "speaker_id"]
-        is_problem(client.post("/api/v1/sources", json={"outlet_id": MAX_ID + 1}), 422)
+        assert_problem(client.post("/api/v1/sources", json={"outlet_id": MAX_ID + 1}), 422)
 
     def test_a_cursor_carrying_an_id_out_of_range_answers_400(self, client: TestClient) -> None:
         created = claim(client)
         for last_id in [MAX_ID + 1, 2**62, -1]:
             cursor = cursor_of({"s": "-id", "v": None, "i": last_id})
-            is_problem(client.get("/api/v1/claims", params={"cursor": cursor}), 400)
+            assert_problem(client.get("/api/v1/claims", params={"cursor": cursor}), 400)
             history = cursor_of({"s": "version", "v": None, "i": last_id})
             url = f"/api/v1/claims/{created['id']}/history"
-            is_problem(client.get(url, params={"cursor": history}), 400)
+            assert_problem(client.get(url, params={"cursor": history}), 400)
 
     def test_the_change_feed_takes_any_revision_id_a_bigint_holds(self, client: TestClient) -> None:
         response = client.get("/api/v1/changes", params={"after": MAX_REVISION_ID})
         assert response.status_code == 200, response.text
         assert response.json()["items"] == []
-        is_problem(client.get("/api/v1/changes", params={"after": MAX_REVISION_ID + 1}), 422)
+        assert_problem(client.get("/api/v1/changes", params={"after": MAX_REVISION_ID + 1}), 422)
 
     @pytest.mark.parametrize("version", [MAX_ID + 1, 0])
     def test_versions_out_of_range_answer_422(self, client: TestClient, version: int) -> None:
         created = claim(client)
         url = f"/api/v1/claims/{created['id']}"
-        is_problem(client.get(f"{url}/diff", params={"from": 1, "to": version}), 422)
-        is_problem(client.get(f"{url}/history/{version}"), 422)
+        assert_problem(client.get(f"{url}/diff", params={"from": 1, "to": version}), 422)
+        assert_problem(client.get(f"{url}/history/{version}"), 422)
         revert = {"to_version": version, "reason": "r"}
-        is_problem(client.post(f"{url}/revert", json=revert, headers={"If-Match": '"v1"'}), 422)
+        assert_problem(client.post(f"{url}/revert", json=revert, headers={"If-Match": '"v1"'}), 422)
 
 
 class TestAsOfVersions:
@@ -234,7 +225,7 @@ class TestAsOfVersions:
         created = claim(client)
         for value in ["²", "\u0661", "\U0001d7d7", "1²", "\u0663\u0664"]:
             response = client.get(f"/api/v1/claims/{created['id']}", params={"as_of": value})
-            is_problem(response, 400)
+            assert_problem(response, 400)
 
     def test_the_largest_version_is_the_latest_and_one_past_is_400(
         self, client: TestClient
@@ -242,15 +233,15 @@ class TestAsOfVersions:
         created = claim(client)
         url = f"/api/v1/claims/{created['id']}"
         assert client.get(url, params={"as_of": str(MAX_ID)}).json()["version"] == 1
-        is_problem(client.get(url, params={"as_of": str(MAX_ID + 1)}), 400)
+        assert_problem(client.get(url, params={"as_of": str(MAX_ID + 1)}), 400)
 
 
 class TestQueryNumbers:
     def test_a_limit_out_of_range_is_422(self, client: TestClient) -> None:
         for limit in [0, -1, 201, 2**64, "1e3", "²"]:
             for path in ("/api/v1/claims", "/api/v1/speakers", "/api/v1/changes"):
-                is_problem(client.get(path, params={"limit": limit}), 422)
+                assert_problem(client.get(path, params={"limit": limit}), 422)
 
     def test_a_negative_feed_position_is_422(self, client: TestClient) -> None:
         for after in [-1, -(2**63)]:
-            is_problem(client.get("/api/v1/changes", params={"after": after}), 422)
+            assert_problem(client.get("/api/v1/changes", params={"after": after}), 422)

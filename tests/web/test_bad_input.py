@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-PROBLEM = "application/problem+json"
+from tests.helpers import assert_problem
+
 INJECTIONS = [
     "' OR 1=1 --",
     "'; DROP TABLE claim; --",
@@ -23,12 +24,6 @@ INJECTIONS = [
 ]
 
 
-def is_problem(response: Any, *statuses: int) -> None:
-    assert response.status_code in statuses, response.text
-    assert response.headers["content-type"] == PROBLEM
-    assert "Traceback" not in response.text
-
-
 class TestContentTypes:
     @pytest.mark.parametrize(
         "content_type",
@@ -39,7 +34,7 @@ class TestContentTypes:
     ) -> None:
         headers = {"Content-Type": content_type} if content_type else {}
         response = client.post("/api/v1/claims", content=b'{"statement": "x"}', headers=headers)
-        is_problem(response, 415)
+        assert_problem(response, 415)
 
     def test_patch_with_a_form_body_is_415(self, client: TestClient) -> None:
         claim = client.post("/api/v1/claims", json={"statement": "x"}).json()
@@ -48,7 +43,7 @@ class TestContentTypes:
             data={"statement": "y"},
             headers={"If-Match": '"v1"'},
         )
-        is_problem(response, 415)
+        assert_problem(response, 415)
 
     @pytest.mark.parametrize(
         "content_type", ["application/json; charset=utf-8", "APPLICATION/JSON"]
@@ -62,7 +57,7 @@ class TestContentTypes:
         assert response.status_code == 201, response.text
 
     def test_a_post_without_a_body_is_validated_not_415(self, client: TestClient) -> None:
-        is_problem(client.post("/api/v1/claims/1/restore"), 422)
+        assert_problem(client.post("/api/v1/claims/1/restore"), 422)
 
     def test_a_get_ignores_content_type(self, client: TestClient) -> None:
         response = client.get("/api/v1/claims", headers={"Content-Type": "text/plain"})
@@ -80,7 +75,7 @@ class TestSizes:
         response = client.post(
             "/api/v1/claims", content=chunks(), headers={"Content-Type": "application/json"}
         )
-        is_problem(response, 413)
+        assert_problem(response, 413)
 
     def test_an_oversized_patch_is_413(self, client: TestClient) -> None:
         response = client.patch(
@@ -88,7 +83,7 @@ class TestSizes:
             content=b'{"context": "' + b"x" * 1_100_000 + b'"}',
             headers={"Content-Type": "application/json", "If-Match": '"v1"'},
         )
-        is_problem(response, 413)
+        assert_problem(response, 413)
 
     @pytest.mark.parametrize(
         ("method", "url"),
@@ -104,15 +99,15 @@ class TestSizes:
         self, client: TestClient, method: str, url: str
     ) -> None:
         kwargs: dict[str, Any] = {"json": {}} if method == "PATCH" else {}
-        is_problem(client.request(method, url, **kwargs), 422)
+        assert_problem(client.request(method, url, **kwargs), 422)
 
     def test_a_huge_integer_in_a_body_is_422(self, client: TestClient) -> None:
         response = client.post("/api/v1/claims", json={"statement": "x", "speaker_id": 10**30})
-        is_problem(response, 422)
+        assert_problem(response, 422)
 
     def test_a_huge_as_of_version_is_400(self, client: TestClient) -> None:
         claim = client.post("/api/v1/claims", json={"statement": "x"}).json()
-        is_problem(client.get(f"/api/v1/claims/{claim['id']}?as_of=99999999999999"), 400)
+        assert_problem(client.get(f"/api/v1/claims/{claim['id']}?as_of=99999999999999"), 400)
 
 
 class TestEncodings:
@@ -123,7 +118,7 @@ class TestEncodings:
             content=b'{"context": "\xc3\x28"}',
             headers={"Content-Type": "application/json", "If-Match": '"v1"'},
         )
-        is_problem(response, 400, 422)
+        assert_problem(response, 400, 422)
 
     def test_invalid_utf8_in_the_query_is_never_a_500(self, client: TestClient) -> None:
         response = client.get("/api/v1/claims?q=%FF%FE&topic=%C3%28")
@@ -157,10 +152,10 @@ class TestEncodings:
         self, client: TestClient, where: str
     ) -> None:
         body = {"statement": "x", where: "a\x00b"}
-        is_problem(client.post("/api/v1/claims", json=body), 400)
+        assert_problem(client.post("/api/v1/claims", json=body), 400)
 
     def test_a_nul_character_in_the_query_is_400(self, client: TestClient) -> None:
-        is_problem(client.get("/api/v1/claims", params={"q": "a\x00b"}), 400)
+        assert_problem(client.get("/api/v1/claims", params={"q": "a\x00b"}), 400)
 
     def test_cyrillic_search_finds_cyrillic(self, client: TestClient) -> None:
         client.post("/api/v1/claims", json={"statement": "x", "original_quote": "под контролем"})

@@ -16,10 +16,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from app.client import ClaimTrackerClient, ClientError, ProblemError
-from app.imports.csv_mapping import Mapping, MappingError, RowError
-from app.imports.files import read_file
-from app.imports.models import ImportRecord
+from app.client.csv_mapping import Mapping, MappingError, RowError
+from app.client.errors import ClientError, ProblemError
+from app.client.files import read_file
+from app.client.http import ClaimTrackerClient
+from app.vocabulary.records import ImportRecord
 
 SHOWN_ERRORS = 20
 

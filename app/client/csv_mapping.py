@@ -1,7 +1,9 @@
 """Spreadsheet CSV/TSV to import records, through a TOML column mapping.
 
 The mapping names, for each field, a column: by header name (``header = true``) or by 1-based
-position (``header = false``). See docs/examples/liar.mapping.toml for every key.
+position (``header = false``). See docs/examples/liar.mapping.toml for every key; ``Mapping``
+is that file as a pydantic model, so a key it does not know, a value of the wrong type or an
+encoding Python lacks is refused before any row is read.
 """
 
 import codecs
@@ -9,11 +11,14 @@ import csv
 import re
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from app.core.text import FORMULA_TRIGGERS
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from app.vocabulary.formats import FORMULA_TRIGGERS
+from app.vocabulary.records import EvidenceRecord
 
 FIELDS = (
     "external_id",
@@ -46,24 +51,82 @@ class RowError:
         return f"row {self.row}: {self.message}"
 
 
-@dataclass
-class Mapping:
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExternalIdRule(_Table):
+    """``[external_id]``: the file's id to the record's: ``12134.json`` -> ``liar:12134``."""
+
+    prefix: str = ""
+    strip_suffix: str = ""
+
+
+class SpeakerRule(_Table):
+    """``[speaker]``: a slug column to a name; an external id made from the cell."""
+
+    from_slug: bool = False  # vicky-hartzler -> "Vicky Hartzler"
+    external_id_prefix: str | None = None
+
+
+class VerdictRule(_Table):
+    """``[verdict]``: a verdict from the label, for files that carry none."""
+
+    template: str | None = None  # with {label} and {status}
+
+
+class Mapping(_Table):
+    """A mapping file: which column holds each field, and how the file is written."""
+
     columns: dict[str, str | int]
-    delimiter: str = ","
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
     header: bool = True
-    quoting: str = "minimal"
+    quoting: Literal["minimal", "none"] = "minimal"
     encoding: str = "utf-8"
-    topics_separator: str = ","
+    topics_separator: str = Field(default=",", min_length=1)
     language: str = "en"
     date_format: str | None = None
-    external_id_prefix: str = ""
-    external_id_strip_suffix: str = ""
-    speaker_from_slug: bool = False
     unescape_formulas: bool = False
-    speaker_external_id_prefix: str | None = None
-    status_map: dict[str, str] = field(default_factory=dict)
-    verdict_template: str | None = None
-    evidence: dict[str, str] | None = None
+    external_id: ExternalIdRule = ExternalIdRule()
+    speaker: SpeakerRule = SpeakerRule()
+    status_map: dict[str, str] = Field(default_factory=dict)
+    verdict: VerdictRule = VerdictRule()
+    evidence: dict[str, str] | None = None  # one evidence item per rated row, from templates
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, columns: dict[str, str | int]) -> dict[str, str | int]:
+        if "statement" not in columns:
+            raise ValueError("[columns] must map at least `statement`")
+        if unknown := set(columns) - set(FIELDS):
+            raise ValueError(f"unknown fields in [columns]: {', '.join(sorted(unknown))}")
+        return columns
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        try:
+            codecs.lookup(encoding)
+        except LookupError as exc:
+            raise ValueError(str(exc)) from exc
+        return encoding
+
+    @field_validator("evidence")
+    @classmethod
+    def _evidence_fields(cls, evidence: dict[str, str] | None) -> dict[str, str] | None:
+        if evidence and (unknown := set(evidence) - set(EvidenceRecord.model_fields)):
+            raise ValueError(f"unknown fields in [evidence]: {', '.join(sorted(unknown))}")
+        return evidence
+
+    @model_validator(mode="after")
+    def _positions_without_a_header(self) -> Self:
+        if not self.header:
+            for name, column in self.columns.items():
+                if not isinstance(column, int) or column < 1:
+                    raise ValueError(
+                        f"without a header, columns are 1-based positions: {name} = {column!r}"
+                    )
+        return self
 
     @classmethod
     def load(cls, path: Path) -> "Mapping":
@@ -71,39 +134,19 @@ class Mapping:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise MappingError(f"{path}: {exc}") from exc
-        columns = data.get("columns")
-        if not isinstance(columns, dict) or "statement" not in columns:
-            raise MappingError(f"{path}: [columns] must map at least `statement`")
-        unknown = set(columns) - set(FIELDS)
-        if unknown:
-            raise MappingError(f"{path}: unknown fields in [columns]: {', '.join(sorted(unknown))}")
         try:
-            codecs.lookup(str(data.get("encoding", "utf-8")))
-        except LookupError as exc:
-            raise MappingError(f"{path}: encoding: {exc}") from exc
-        external = data.get("external_id", {})
-        speaker = data.get("speaker", {})
-        try:
-            return cls(
-                columns=columns,
-                delimiter=data.get("delimiter", ","),
-                header=bool(data.get("header", True)),
-                quoting=data.get("quoting", "minimal"),
-                encoding=data.get("encoding", "utf-8"),
-                topics_separator=data.get("topics_separator", ","),
-                language=data.get("language", "en"),
-                date_format=data.get("date_format"),
-                external_id_prefix=external.get("prefix", ""),
-                external_id_strip_suffix=external.get("strip_suffix", ""),
-                speaker_from_slug=bool(speaker.get("from_slug", False)),
-                unescape_formulas=bool(data.get("unescape_formulas", False)),
-                speaker_external_id_prefix=speaker.get("external_id_prefix"),
-                status_map={str(k): str(v) for k, v in data.get("status_map", {}).items()},
-                verdict_template=data.get("verdict", {}).get("template"),
-                evidence=data.get("evidence"),
-            )
-        except (AttributeError, TypeError) as exc:
-            raise MappingError(f"{path}: {exc}") from exc
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise MappingError(f"{path}: {_described(exc)}") from exc
+
+
+def _described(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
 
 
 _SURROGATE_ESCAPES = re.compile("[\udc80-\udcff]")
@@ -202,10 +245,11 @@ def _record(
     external_id = cell("external_id")
     if external_id is None:
         return RowError(row_number, "the external id column is empty")
-    if mapping.external_id_strip_suffix and external_id.endswith(mapping.external_id_strip_suffix):
-        external_id = external_id[: -len(mapping.external_id_strip_suffix)]
+    suffix = mapping.external_id.strip_suffix
+    if suffix and external_id.endswith(suffix):
+        external_id = external_id[: -len(suffix)]
     record: dict[str, Any] = {
-        "external_id": mapping.external_id_prefix + external_id,
+        "external_id": mapping.external_id.prefix + external_id,
         "statement": cell("statement"),
         "language": cell("language") or mapping.language,
     }
@@ -228,10 +272,10 @@ def _record(
             record["claimed_at"] = parsed.isoformat()
     if speaker := cell("speaker"):
         ref: dict[str, Any] = {
-            "name": _slug_name(speaker) if mapping.speaker_from_slug else speaker
+            "name": _slug_name(speaker) if mapping.speaker.from_slug else speaker
         }
-        if mapping.speaker_external_id_prefix is not None:
-            ref["external_id"] = mapping.speaker_external_id_prefix + speaker
+        if mapping.speaker.external_id_prefix is not None:
+            ref["external_id"] = mapping.speaker.external_id_prefix + speaker
         if role := cell("role"):
             ref["role"] = role
         if affiliation := cell("affiliation"):
@@ -250,8 +294,8 @@ def _record(
         record["status"] = status
         if status != "unverified":
             verdict = cell("verdict")
-            if verdict is None and mapping.verdict_template:
-                verdict = mapping.verdict_template.format(label=label, status=status)
+            if verdict is None and mapping.verdict.template:
+                verdict = mapping.verdict.template.format(label=label, status=status)
             record["verdict"] = verdict
             if mapping.evidence:
                 item = {

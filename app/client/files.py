@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from app.imports import claimreview
-from app.imports.csv_mapping import Mapping, RowError, read_csv
+from app.client import claimreview
+from app.client.csv_mapping import Mapping, RowError, read_csv
 
 MAX_LINE_BYTES = 1_048_576
 

@@ -18,7 +18,7 @@ A rating neither names nor places is kept as given, so the record fails with the
 import re
 from typing import Any
 
-from app.claims.models import ClaimStatus
+from app.vocabulary.enums import ClaimStatus
 
 S = ClaimStatus
 RATING_NAMES: dict[str, ClaimStatus] = {

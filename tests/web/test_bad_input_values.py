@@ -4,7 +4,6 @@ a problem document. Hypothesis draws from the values that have broken servers be
 surrogates, very long and empty strings). Derandomized and bounded: the same cases every run.
 """
 
-import base64
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
-PROBLEM = "application/problem+json"
+from tests.helpers import PROBLEM, cursor_of
 
 # Hypothesis draws the first elements of a sampled_from most often: the edges come first.
 EDGE_INTS = [
@@ -207,10 +206,6 @@ def as_query(value: Any) -> str:
 def as_json(body: Any) -> bytes:
     # ASCII-escaped, so a lone surrogate travels as the \\ud800 escape a client could send.
     return json.dumps(body, ensure_ascii=True).encode("ascii")
-
-
-def cursor_of(document: Any) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(document)).rstrip(b"=").decode("ascii")
 
 
 def check(response: Any) -> None:

@@ -48,7 +48,7 @@ class TestMigrations:
         command.check(alembic_config(empty_database))
 
     def test_migration_files_are_dated(self) -> None:
-        versions = Path(__file__).resolve().parent.parent / "migrations" / "versions"
+        versions = Path(__file__).resolve().parents[2] / "migrations" / "versions"
         names = [path.name for path in versions.glob("*.py")]
         assert names
         assert all(name[:4].isdigit() and name[4] == "-" for name in names)
