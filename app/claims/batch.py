@@ -1,11 +1,7 @@
-"""Many new claims at once, for imports: rows instead of ORM objects, one INSERT per table.
-
-The invariant of the batch path: each new claim is checked under the same rules, in the same
-order, as ``create_claim`` followed by ``add_appearance``, ``add_evidence`` and ``set_status``
-(the record path), and it stores the same rows; but it records ONE creation revision, whose
-snapshot is exactly ``claim_snapshot`` of the stored claim (its appearances, evidence and
-verdict included), so the history reads and verifies as if the claim had been created whole.
-tests/imports/test_batch_path.py holds the two paths to it.
+"""Many new claims at once, for the imports' batch path: rows instead of ORM objects, one
+INSERT per table, ONE creation revision per claim whose snapshot already holds its
+appearances, evidence and verdict. Each item is checked under the rules of the single writes,
+in their order (rules.py). The invariant this serves is stated in app/imports/batch.py.
 """
 
 import dataclasses
@@ -56,9 +52,10 @@ class NewClaim:
 def create_claims(
     session: Session, new_claims: Sequence[NewClaim], *, actor: Actor, reason: str | None = None
 ) -> list[int | errors.AppError]:
-    """Create each item as the record path would (see the module's docstring), with one INSERT
-    per table for the whole batch. Returns, in order, the new claim's id or the rule the item
-    broke; items that broke a rule write nothing. Commits once."""
+    """Create each item as ``create_claim``, ``add_appearance``, ``add_evidence`` and
+    ``set_status`` would, with one INSERT per table for the whole batch. Returns, in order,
+    the new claim's id or the rule the item broke; items that broke a rule write nothing.
+    Commits once."""
     conn = session.connection()
     source_ids: set[int | None] = {p.source_id for item in new_claims for p in item.appearances}
     source_ids.update(part.source_id for item in new_claims for part in item.evidence)
@@ -91,7 +88,7 @@ class _NewRows:
     appearances: list[Row]
 
     def snapshot(self) -> dict[str, Any]:
-        """``claim_snapshot`` of the claim these rows make."""
+        """``ClaimService.snapshot`` of the claim these rows make."""
         data = batch_rows.row_snapshot(self.claim)
         data["evidence"] = [_pick_row(row, EVIDENCE_FIELDS) for row in self.evidence]
         data["appearances"] = [_pick_row(row, APPEARANCE_FIELDS) for row in self.appearances]

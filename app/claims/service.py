@@ -203,10 +203,7 @@ def _pick(item: SQLModel, fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 CLAIMS = ClaimService()
-# The names the rest of the app calls.
+# The names the seed loader and the imports call.
 create_claim = CLAIMS.create
 update_claim = CLAIMS.update
 set_status = CLAIMS.set_status
-delete_claim = CLAIMS.delete
-restore_claim = CLAIMS.restore
-revert_claim = CLAIMS.revert

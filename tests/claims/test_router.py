@@ -307,6 +307,45 @@ class TestEvidenceAndAppearances:
         assert client.post(url, json=body).status_code == 409
         assert len(client.get(url).json()["items"]) == 1
 
+    @pytest.mark.parametrize("part", ["evidence", "appearances"])
+    def test_the_parts_of_a_missing_claim_are_404(self, client: TestClient, part: str) -> None:
+        response = client.get(f"/api/v1/claims/987654/{part}")
+        assert response.status_code == 404
+        assert response.json()["detail"] == "No claim with id 987654."
+
+    @pytest.mark.parametrize("part", ["evidence", "appearances"])
+    def test_the_parts_of_a_deleted_claim_are_410(self, client: TestClient, part: str) -> None:
+        claim = create_claim(client)
+        url = f"/api/v1/claims/{claim['id']}"
+        client.delete(url, params={"reason": "Duplicate"}, headers={"If-Match": '"v1"'})
+        response = client.get(f"{url}/{part}")
+        assert response.status_code == 410
+        body = response.json()
+        assert body["detail"] == f"claim {claim['id']} was deleted; its history is still readable."
+        assert body["deleted_at"] == client.get(f"{url}/history").json()["items"][-1]["snapshot"][
+            "deleted_at"
+        ].replace("Z", "+00:00")
+
+
+class TestOrderOfChecks:
+    def test_a_bad_reference_is_422_before_the_claim_is_looked_up(self, client: TestClient) -> None:
+        response = client.patch(
+            "/api/v1/claims/987654", json={"speaker_id": 987653}, headers={"If-Match": '"v1"'}
+        )
+        assert response.status_code == 422
+        assert response.json()["rule"] == "reference_missing"
+
+    def test_a_checkers_verdict_is_403_before_its_if_match_is_compared(
+        self, make_client: MakeClient
+    ) -> None:
+        claim = create_claim(make_client(Role.editor))
+        response = make_client(Role.checker).post(
+            f"/api/v1/claims/{claim['id']}/status",
+            json={"status": "unproven", "verdict": "No way to know.", "reason": "Desk"},
+            headers={"If-Match": '"v7"'},
+        )
+        assert response.status_code == 403
+
 
 class TestListClaims:
     def test_pagination_visits_every_claim_exactly_once(self, client: TestClient) -> None:

@@ -171,7 +171,7 @@ class TestReferences:
             reason="Link went dead",
         )
         with pytest.raises(errors.RuleViolation) as exc:
-            claims_service.revert_claim(
+            claims_service.CLAIMS.revert(
                 session, claim.id, 3, expect=NO_PRECONDITION, actor=ACTOR, reason="Back"
             )
         assert rule_of(exc) == "evidence_required"

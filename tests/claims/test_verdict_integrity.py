@@ -226,7 +226,7 @@ class TestWhatReopens:
             actor=EDITOR,
         )
         assert (resettled.review, resettled.statement) == ("settled", ORIGINAL)
-        reverted = claims_service.revert_claim(
+        reverted = claims_service.CLAIMS.revert(
             session, claim.id, 3, expect=NO_PRECONDITION, actor=EDITOR, reason="Back to v3"
         )
         assert (reverted.statement, reverted.review) == ("First wording.", "in_review")

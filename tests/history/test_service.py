@@ -131,13 +131,13 @@ class TestEveryWriteRecordsOneRevision:
             expect=NO_PRECONDITION,
             actor=ACTOR,
         )
-        claims_service.delete_claim(
+        claims_service.CLAIMS.delete(
             session, claim.id, expect=NO_PRECONDITION, actor=ACTOR, reason="Duplicate"
         )
-        claims_service.restore_claim(
+        claims_service.CLAIMS.restore(
             session, claim.id, expect=NO_PRECONDITION, actor=ACTOR, reason="Not a duplicate"
         )
-        claims_service.revert_claim(
+        claims_service.CLAIMS.revert(
             session, claim.id, 1, expect=NO_PRECONDITION, actor=ACTOR, reason="Undo context"
         )
         revisions = revisions_of(session, EntityType.claim, claim.id)
