@@ -16,6 +16,7 @@ from app.client import (
     ValidationProblem,
 )
 from app.core.db import Database
+from tests.client.scripted_server import CountingTransport
 from tests.conftest import MakeClient, create_key
 from tests.servers import free_port
 
@@ -24,18 +25,6 @@ def in_process(make_client: MakeClient, **overrides: Any) -> httpx.BaseTransport
     """The app, built with these settings changed, on the test's database."""
     transport: httpx.BaseTransport = make_client(None, **overrides)._transport
     return transport
-
-
-class CountingTransport(httpx.HTTPTransport):
-    """A real transport that counts the attempts it is asked to make."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.attempts = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.attempts += 1
-        return super().handle_request(request)
 
 
 @pytest.fixture

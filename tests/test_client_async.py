@@ -24,22 +24,11 @@ from app.core.db import Database
 from app.core.settings import Settings
 from app.main import create_app
 from app.schema.migrate import upgrade
+from tests.client.scripted_server import AsyncCountingTransport
 from tests.conftest import bearer, create_key, drop_pg_database, fresh_database_url, new_key_in
 from tests.servers import Server, free_port, running_server
 
 pytestmark = pytest.mark.anyio
-
-
-class CountingTransport(httpx.AsyncHTTPTransport):
-    """A real transport that counts the attempts it is asked to make."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.attempts = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.attempts += 1
-        return await super().handle_async_request(request)
 
 
 @pytest.fixture
@@ -149,7 +138,7 @@ class TestRetries:
         assert caught.value.response.extensions["retry"].attempts_made == 2
 
     async def test_connection_errors_are_retried_then_raised(self) -> None:
-        transport = CountingTransport()
+        transport = AsyncCountingTransport()
         url = f"http://127.0.0.1:{free_port()}"
         async with AsyncClaimTrackerClient(
             url, max_retries=2, backoff=0.001, transport=transport
@@ -159,7 +148,7 @@ class TestRetries:
         assert transport.attempts == 3
 
     async def test_the_backoff_does_not_block_the_event_loop(self) -> None:
-        transport = CountingTransport()
+        transport = AsyncCountingTransport()
         # One retry, after 0.1 to 0.2 s: another task wakes after 0.05 s, in the middle of it.
         url = f"http://127.0.0.1:{free_port()}"
         async with AsyncClaimTrackerClient(

@@ -1,113 +1,193 @@
 """The client's retry policy (app/client/retries.py), carried out by httpx-retries' transport.
 
-The answers come from a stand-in transport: the real server does not answer 5xx on demand, and
-what is checked here is the client's side alone (which call is sent again, how long it waits);
-tests/test_client*.py check retries against the real app (429) and a closed port.
+Every request crosses a real socket to a scripted server on loopback (the ``server`` fixture,
+tests/client/scripted_server.py): the real app does not answer 5xx, drop a connection or hang on
+demand, and what is checked here is the client's side alone (which call is sent again, how long
+it waits, what it raises). A connection never made goes to a port nothing listens on.
+tests/test_client*.py check retries against the real app's 429 too.
 """
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import httpx
 import pytest
 
-from app.client import ClaimTrackerClient, ClientError, ServerError, TooManyRequests
+from app.client import (
+    AsyncClaimTrackerClient,
+    ClaimTrackerClient,
+    ClientError,
+    NotFound,
+    ServerError,
+    TooManyRequests,
+)
 from app.client.retries import Policies
+from tests.client.scripted_server import Answer, CountingTransport, ScriptedServer, Silence
+from tests.servers import free_port
+
+CLAIMS = "/api/v1/claims"
+OK = {"items": [], "id": 1}
+TIMEOUT = 0.1  # the client's timeout where the server hangs: a read timeout after it
+
+OpenClient = Callable[..., ClaimTrackerClient]
 
 
-class Answers(httpx.MockTransport):
-    """Answers ``statuses`` in turn (the last one from then on), counting the requests."""
+@pytest.fixture
+def open_client() -> Iterator[OpenClient]:
+    """``open_client(base_url, **options)``: a client with tiny waits, closed after the test."""
+    with ExitStack() as stack:
 
-    def __init__(self, *statuses: int, headers: dict[str, str] | None = None) -> None:
-        self.requests: list[httpx.Request] = []
+        def open_(
+            base_url: str,
+            *,
+            max_retries: int = 2,
+            max_backoff: float = 0.001,
+            timeout: float = 2.0,
+            transport: httpx.BaseTransport | None = None,
+        ) -> ClaimTrackerClient:
+            api = ClaimTrackerClient(
+                base_url,
+                max_retries=max_retries,
+                backoff=0.001,
+                max_backoff=max_backoff,
+                timeout=timeout,
+                transport=transport,
+            )
+            return stack.enter_context(api)
 
-        def answer(request: httpx.Request) -> httpx.Response:
-            self.requests.append(request)
-            status = statuses[min(len(self.requests), len(statuses)) - 1]
-            return httpx.Response(status, headers=headers, json={"items": [], "id": 1})
-
-        super().__init__(answer)
-
-
-class Raises(httpx.MockTransport):
-    def __init__(self, error: type[httpx.TransportError]) -> None:
-        self.attempts = 0
-
-        def fail(request: httpx.Request) -> httpx.Response:
-            self.attempts += 1
-            raise error("no answer", request=request)
-
-        super().__init__(fail)
-
-
-def client(
-    transport: httpx.BaseTransport, *, max_retries: int = 2, max_backoff: float = 0.001
-) -> ClaimTrackerClient:
-    return ClaimTrackerClient(
-        "http://api.test",
-        transport=transport,
-        max_retries=max_retries,
-        backoff=0.001,
-        max_backoff=max_backoff,
-    )
+        yield open_
 
 
 class TestWhichCallsAreSentAgain:
-    def test_a_get_is_retried_on_503_until_it_succeeds(self) -> None:
-        answers = Answers(503, 503, 200)
-        assert client(answers).get("/claims") == {"items": [], "id": 1}
-        assert len(answers.requests) == 3
+    def test_a_get_is_retried_on_every_retry_status_until_it_succeeds(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        server.script(Answer(503, {"Retry-After": "0.001"}), 429, 500, 502, 504, 200)
+        assert open_client(server.base_url, max_retries=5).get("/claims") == OK
+        assert [(r.method, r.path) for r in server.requests] == [("GET", CLAIMS)] * 6
 
-    def test_a_post_without_a_key_is_not_retried_on_503(self) -> None:
-        answers = Answers(503, 201)
+    def test_a_post_without_a_key_is_not_retried_on_503(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        server.script(503, 201)
+        with pytest.raises(ServerError) as caught:
+            open_client(server.base_url).create_claim({"statement": "A claim."})
+        assert caught.value.status == 503
+        assert server.methods() == ["POST"]
+        assert "Idempotency-Key" not in server.requests[0].headers
+
+    def test_a_post_with_an_idempotency_key_is_retried_on_503(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        server.script(503, 200)
+        open_client(server.base_url).import_records([{"external_id": "x:1", "statement": "One."}])
+        assert server.methods() == ["POST", "POST"]
+        first, second = server.requests
+        assert first.path.startswith("/api/v1/imports?")
+        # The same batch, the same key.
+        assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"]
+        assert first.body == second.body == b'{"external_id":"x:1","statement":"One."}\n'
+
+    def test_a_patch_is_retried_on_429(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        server.script(429, 200)
+        open_client(server.base_url).update_claim(1, {"place": "Here"})
+        assert [(r.method, r.path) for r in server.requests] == [("PATCH", f"{CLAIMS}/1")] * 2
+
+    def test_a_patch_is_not_retried_on_500(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        server.script(500, 200)
         with pytest.raises(ServerError):
-            client(answers).create_claim({"statement": "A claim."})
-        assert len(answers.requests) == 1
+            open_client(server.base_url).update_claim(1, {"place": "Here"})
+        assert server.methods() == ["PATCH"]
 
-    def test_a_post_with_an_idempotency_key_is_retried_on_503(self) -> None:
-        answers = Answers(503, 200)
-        client(answers).import_records([{"external_id": "x:1", "statement": "One."}])
-        assert len(answers.requests) == 2
-        keys = {request.headers["Idempotency-Key"] for request in answers.requests}
-        assert len(keys) == 1  # the same batch, the same key
+    def test_a_read_timeout_is_retried_only_for_a_call_safe_to_send_twice(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        server.script(Silence.HANG)
+        api = open_client(server.base_url, timeout=TIMEOUT)
+        with pytest.raises(ClientError) as read:
+            api.get("/claims")
+        assert isinstance(read.value.__cause__, httpx.ReadTimeout)
+        assert server.methods() == ["GET"] * 3
+        with pytest.raises(ClientError) as post:
+            api.create_claim({"statement": "A claim."})
+        assert isinstance(post.value.__cause__, httpx.ReadTimeout)
+        assert server.methods() == ["GET"] * 3 + ["POST"]
 
-    def test_a_patch_is_retried_on_429(self) -> None:
-        answers = Answers(429, 200)
-        client(answers).update_claim(1, {"place": "Here"})
-        assert len(answers.requests) == 2
-
-    def test_a_read_timeout_is_retried_only_for_a_call_safe_to_send_twice(self) -> None:
-        reads = Raises(httpx.ReadTimeout)
+    def test_a_dropped_connection_is_retried_only_for_a_call_safe_to_send_twice(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        server.script(Silence.CLOSE)
+        api = open_client(server.base_url)
+        with pytest.raises(ClientError) as read:
+            api.get("/claims")
+        assert isinstance(read.value.__cause__, httpx.RemoteProtocolError)
+        assert server.methods() == ["GET"] * 3
+        with pytest.raises(ClientError) as post:
+            api.create_claim({"statement": "A claim."})
+        assert isinstance(post.value.__cause__, httpx.RemoteProtocolError)
+        assert server.methods() == ["GET"] * 3 + ["POST"]
         with pytest.raises(ClientError):
-            client(reads).get("/claims")
-        assert reads.attempts == 3
-        posts = Raises(httpx.ReadTimeout)
-        with pytest.raises(ClientError):
-            client(posts).create_claim({"statement": "A claim."})
-        assert posts.attempts == 1
+            api.import_records([{"external_id": "x:1", "statement": "One."}])
+        assert server.methods() == ["GET"] * 3 + ["POST"] * 4
 
-    def test_a_connection_never_made_is_retried_for_any_call(self) -> None:
-        refused = Raises(httpx.ConnectError)
-        with pytest.raises(ClientError):
-            client(refused).create_claim({"statement": "A claim."})
+    def test_a_connection_never_made_is_retried_for_any_call(self, open_client: OpenClient) -> None:
+        refused = CountingTransport()
+        api = open_client(f"http://127.0.0.1:{free_port()}", transport=refused)
+        with pytest.raises(ClientError) as caught:
+            api.create_claim({"statement": "A claim."})
+        assert isinstance(caught.value.__cause__, httpx.ConnectError)
         assert refused.attempts == 3
 
-    def test_the_last_answer_is_raised_when_retries_run_out(self) -> None:
-        answers = Answers(429)
-        with pytest.raises(TooManyRequests):
-            client(answers, max_retries=1).get("/claims")
-        assert len(answers.requests) == 2
+    def test_the_last_answer_is_raised_when_retries_run_out(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        server.script(429)
+        with pytest.raises(TooManyRequests) as caught:
+            open_client(server.base_url, max_retries=1).get("/claims")
+        assert caught.value.response.extensions["retry"].attempts_made == 1
+        assert server.methods() == ["GET", "GET"]
+
+    def test_another_4xx_is_not_retried(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        server.script(404, 200)
+        with pytest.raises(NotFound):
+            open_client(server.base_url).get("/claims/1")
+        assert server.methods() == ["GET"]
 
 
 class TestWaits:
-    def test_retry_after_is_honoured_up_to_six_times_max_backoff(self) -> None:
-        answers = Answers(429, headers={"Retry-After": "120"})
+    def test_retry_after_is_honoured_up_to_six_times_max_backoff(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        server.script(429, headers={"Retry-After": "120"})
         with pytest.raises(TooManyRequests) as caught:
-            client(answers, max_retries=1, max_backoff=0.002).get("/claims")
+            open_client(server.base_url, max_retries=1, max_backoff=0.002).get("/claims")
         assert caught.value.response.extensions["retry"].elapsed_sleep == pytest.approx(0.012)
+        assert server.methods() == ["GET", "GET"]
 
-    def test_retry_after_may_be_a_fraction_of_a_second(self) -> None:
-        answers = Answers(503, headers={"Retry-After": "0.003"})
+    def test_retry_after_may_be_a_fraction_of_a_second(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        server.script(503, headers={"Retry-After": "0.003"})
         with pytest.raises(ServerError) as caught:
-            client(answers, max_retries=1, max_backoff=1.0).get("/claims")
+            open_client(server.base_url, max_retries=1, max_backoff=1.0).get("/claims")
         assert caught.value.response.extensions["retry"].elapsed_sleep == pytest.approx(0.003)
+
+    def test_retry_after_may_be_an_http_date(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        in_an_hour = format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+        server.script(503, headers={"Retry-After": in_an_hour})
+        with pytest.raises(ServerError) as caught:
+            open_client(server.base_url, max_retries=1, max_backoff=0.002).get("/claims")
+        assert caught.value.response.extensions["retry"].elapsed_sleep == pytest.approx(0.012)
 
     def test_the_backoff_doubles_with_jitter_in_its_upper_half_up_to_max_backoff(self) -> None:
         policy = Policies.make(max_retries=10, backoff=0.25, max_backoff=10.0).safe
@@ -125,9 +205,39 @@ class TestPolicies:
         assert policies.for_call("POST", {}) is policies.unsafe
         assert policies.for_call("PATCH", {}) is policies.unsafe
 
-    def test_requests_sent_straight_through_http_retry_idempotent_methods_only(self) -> None:
-        answers = Answers(503, 200, 503)
-        api = client(answers)
-        assert api.http.get("/api/v1/claims").status_code == 200
-        assert api.http.post("/api/v1/claims", json={}).status_code == 503
-        assert len(answers.requests) == 3
+    def test_requests_sent_straight_through_http_retry_idempotent_methods_only(
+        self, server: ScriptedServer, open_client: OpenClient
+    ) -> None:
+        server.script(503, 200, 503)
+        api = open_client(server.base_url)
+        assert api.http.get(CLAIMS).status_code == 200
+        assert api.http.post(CLAIMS, json={}).status_code == 503
+        assert server.methods() == ["GET", "GET", "POST"]
+
+
+@pytest.mark.anyio
+class TestTheAsyncClient:
+    """The same transport under the async client: the same calls are sent again."""
+
+    @pytest.fixture
+    def anyio_backend(self) -> str:
+        return "asyncio"
+
+    async def test_a_get_is_retried_on_503_and_a_post_with_a_key_on_a_dropped_connection(
+        self, server: ScriptedServer
+    ) -> None:
+        async with AsyncClaimTrackerClient(server.base_url, backoff=0.001) as api:
+            server.script(503, 200)
+            assert await api.get("/claims") == OK
+            assert server.methods() == ["GET", "GET"]
+            server.script(Silence.CLOSE, 200)
+            await api.import_records([{"external_id": "x:1", "statement": "One."}])
+            assert server.methods() == ["GET", "GET", "POST", "POST"]
+
+    async def test_a_post_without_a_key_is_not_retried(self, server: ScriptedServer) -> None:
+        server.script(Silence.CLOSE, 200)
+        async with AsyncClaimTrackerClient(server.base_url, backoff=0.001) as api:
+            with pytest.raises(ClientError) as caught:
+                await api.create_claim({"statement": "A claim."})
+        assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
+        assert server.methods() == ["POST"]
