@@ -17,11 +17,11 @@ from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
 from app.health import router as health
 from app.history.router import router as history_router
-from app.imports.models import NDJSON_MEDIA_TYPE
 from app.imports.router import router as imports_router
 from app.outlets.router import router as outlets_router
 from app.sources.router import router as sources_router
 from app.speakers.router import router as speakers_router
+from app.vocabulary.formats import NDJSON_MEDIA_TYPE
 from app.web.api_docs import install_docs
 from app.web.middleware import (
     CLIENT_REQUEST_ID_HEADER,

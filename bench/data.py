@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from app.auth.actor import Actor, Role
 from app.claims import queries as claims_queries
 from app.claims import service as claims_service
-from app.claims.models import Claim, ClaimStatus, ClaimTopic, Evidence, ReviewState, Stance
+from app.claims.models import Claim, ClaimTopic, Evidence
 from app.core.db import make_engine
 from app.core.paging import encode_cursor
 from app.core.text import fold
@@ -32,12 +32,13 @@ from app.history.hashing import revision_hash
 from app.history.models import SCHEMA_VERSION, EntityType, Revision, RevisionAction
 from app.history.snapshots import diff_snapshots
 from app.history.verify import verify_history
-from app.outlets.models import Outlet, OutletKind
+from app.outlets.models import Outlet
 from app.schema.migrate import upgrade
-from app.speakers.models import Speaker, SpeakerAlias, SpeakerKind
+from app.speakers.models import Speaker, SpeakerAlias
 from app.speakers.service import _clean_aliases  # the service's own alias rule
 from app.tables import TRACKED_TABLES
 from app.tracked.values import plain_snapshot
+from app.vocabulary.enums import ClaimStatus, OutletKind, ReviewState, SpeakerKind, Stance
 
 WORK = Path(__file__).resolve().parent / ".work"
 FORMAT = 2  # bump when the generator changes, so a cached SQLite file is rebuilt

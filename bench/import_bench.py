@@ -19,9 +19,9 @@ from app.client import ClaimTrackerClient
 from app.client.csv_mapping import Mapping, read_csv
 from app.core.db import Database, make_engine
 from app.imports import service
-from app.imports.models import OnError
 from app.main import tune_garbage_collector
 from app.schema.migrate import upgrade
+from app.vocabulary.enums import OnError
 
 ROOT = Path(__file__).resolve().parent.parent
 # The shared data, as the tests find it (tests/shared_data.py): never in the repository.

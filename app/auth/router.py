@@ -8,7 +8,8 @@ from starlette.responses import Response
 from app.auth import service
 from app.auth.dependencies import AdminActor
 from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
-from app.core.base import MAX_ID, Page
+from app.core.base import Page
+from app.vocabulary.types import MAX_ID
 from app.web.dependencies import SessionDep, WriteSessionDep
 from app.web.openapi import BODY, LOCATION, PARAMS, ROLE, ok, responses
 from app.web.responses import page_response, resource_response

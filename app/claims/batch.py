@@ -21,10 +21,8 @@ from app.claims.models import (
     AppearanceCreate,
     Claim,
     ClaimCreate,
-    ClaimStatus,
     Evidence,
     EvidenceCreate,
-    ReviewState,
     StatusChange,
 )
 from app.claims.service import APPEARANCE_FIELDS, CLAIMS, EVIDENCE_FIELDS
@@ -34,6 +32,7 @@ from app.core.db import in_chunks
 from app.history import service as history_service
 from app.tracked import rows as batch_rows
 from app.tracked.rows import Row
+from app.vocabulary.enums import ClaimStatus, ReviewState
 
 evidence_table = Evidence.__table__  # type: ignore[attr-defined]
 appearance_table = Appearance.__table__  # type: ignore[attr-defined]

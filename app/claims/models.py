@@ -7,11 +7,10 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from sqlalchemy import JSON, Column, Index, PrimaryKeyConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.core.base import MAX_ID, DbId, HttpUrl, UtcDatetime, enum_type
+from app.core.base import enum_type
 from app.core.paging import PageQuery
 from app.history.schemas import Reason
 from app.tracked.models import Tracked
-from app.vocabulary.claim import MAX_APPEARANCES as MAX_APPEARANCES
 from app.vocabulary.claim import (
     Context,
     ExternalId,
@@ -23,10 +22,8 @@ from app.vocabulary.claim import (
     Topics,
     Verdict,
 )
-from app.vocabulary.enums import AppearanceRole as AppearanceRole
-from app.vocabulary.enums import ClaimStatus as ClaimStatus
-from app.vocabulary.enums import ReviewState as ReviewState
-from app.vocabulary.enums import Stance as Stance
+from app.vocabulary.enums import AppearanceRole, ClaimStatus, ReviewState, Stance
+from app.vocabulary.types import MAX_ID, DbId, HttpUrl, UtcDatetime
 
 # A rating on this side of the scale must point at evidence.
 STATUSES_NEEDING_EVIDENCE = frozenset(

@@ -27,11 +27,12 @@ from app.claims.models import (
     StatusChange,
 )
 from app.claims.service import CLAIMS
-from app.core.base import MAX_ID, Page
+from app.core.base import Page
 from app.history.models import EntityType
 from app.history.router import history_routes
 from app.history.schemas import ReasonIn, RevertIn
 from app.tracked.lookup import require_present
+from app.vocabulary.types import MAX_ID
 from app.web.dependencies import (
     AsOf,
     EntityId,

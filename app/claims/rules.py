@@ -15,20 +15,14 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from app.auth.actor import Actor, Role
-from app.claims.models import (
-    MAX_APPEARANCES,
-    STATUSES_NEEDING_EVIDENCE,
-    Claim,
-    ClaimStatus,
-    Evidence,
-    ReviewState,
-    StatusChange,
-)
+from app.claims.models import STATUSES_NEEDING_EVIDENCE, Claim, Evidence, StatusChange
 from app.core import errors
 from app.core.base import utcnow
 from app.outlets.models import Outlet
 from app.sources.models import Source
 from app.speakers.models import Speaker
+from app.vocabulary.claim import MAX_APPEARANCES
+from app.vocabulary.enums import ClaimStatus, ReviewState
 
 # The entities a claim and its parts may point at, by the field that names them.
 REFERENCED = {"speaker_id": Speaker, "outlet_id": Outlet, "source_id": Source}

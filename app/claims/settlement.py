@@ -13,9 +13,9 @@ from typing import Any, NamedTuple, Protocol
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from app.claims.models import ClaimStatus, ReviewState
 from app.core.db import in_chunks
 from app.history.models import EntityType, Revision
+from app.vocabulary.enums import ClaimStatus, ReviewState
 
 # Appearances are not here: they say where the claim circulated, not what was said or whether
 # it is true, so recording one more repost never calls a verdict into question.

@@ -1,6 +1,6 @@
 """Shared model plumbing: the constraint naming convention, UTC time, page envelopes and SQL
-enum columns. The checked types every request model uses for ids and timestamps live in
-``app.vocabulary.types`` (re-exported here)."""
+enum columns. The checked types every request model uses for ids and timestamps are wire vocabulary
+(``app.vocabulary.types``)."""
 
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -9,17 +9,6 @@ from typing import Generic, TypeVar
 import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlmodel import SQLModel
-
-# The checked types are wire vocabulary, shared with the client; re-exported here.
-from app.vocabulary.types import MAX_ID as MAX_ID
-from app.vocabulary.types import MAX_REVISION_ID as MAX_REVISION_ID
-from app.vocabulary.types import CountryCode as CountryCode
-from app.vocabulary.types import DbId as DbId
-from app.vocabulary.types import DomainName as DomainName
-from app.vocabulary.types import HttpUrl as HttpUrl
-from app.vocabulary.types import LanguageTag as LanguageTag
-from app.vocabulary.types import UtcDatetime as UtcDatetime
-from app.vocabulary.types import checked_utc as checked_utc
 
 # Set before any table class is defined: SQLite batch migrations need named constraints.
 SQLModel.metadata.naming_convention = {

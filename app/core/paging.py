@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Connection, and_, literal, tuple_
 from sqlalchemy.sql.elements import UnaryExpression
 
 from app.core import errors
-from app.core.base import MAX_ID, checked_utc
+from app.vocabulary.types import MAX_ID, checked_utc
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50

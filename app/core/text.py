@@ -1,9 +1,6 @@
-"""Text helpers: folding for case- and accent-insensitive lookups, spreadsheet formula cells."""
+"""Text helpers: folding for case- and accent-insensitive lookups, LIKE patterns."""
 
 import unicodedata
-
-# The CSV format's formula cells are wire vocabulary, shared with the client; re-exported here.
-from app.vocabulary.formats import FORMULA_TRIGGERS as FORMULA_TRIGGERS
 
 
 def fold(value: str) -> str:

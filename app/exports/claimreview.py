@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from app.claims.models import ClaimStatus
+from app.vocabulary.enums import ClaimStatus
 
 BEST, WORST = 5, 1
 RATINGS: dict[ClaimStatus, tuple[int | None, str]] = {

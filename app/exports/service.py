@@ -17,12 +17,12 @@ from app.claims.models import Appearance, ClaimQuery, Evidence
 from app.core import errors
 from app.core.db import Database
 from app.core.paging import pick_sort
-from app.core.text import FORMULA_TRIGGERS
 from app.exports import claimreview
 from app.imports.fields import CLAIM_FIELDS
 from app.outlets.models import Outlet
 from app.sources.models import Source
 from app.speakers.models import Speaker
+from app.vocabulary.formats import FORMULA_TRIGGERS
 
 PAGE = 200
 speaker_table = Speaker.__table__  # type: ignore[attr-defined]

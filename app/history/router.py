@@ -10,13 +10,14 @@ from starlette.responses import Response
 from app.auth.actor import Role
 from app.auth.dependencies import READER, require
 from app.core import errors
-from app.core.base import MAX_ID, MAX_REVISION_ID, Page
+from app.core.base import Page
 from app.core.paging import MAX_LIMIT, SortKey, decode_cursor, encode_cursor
 from app.history import service as history_service
 from app.history.models import DiffPublic, EntityType, RevisionPublic, VerifyReport
 from app.history.service import revision_table
 from app.history.verify import verify_history
 from app.tables import TRACKED_TABLES
+from app.vocabulary.types import MAX_ID, MAX_REVISION_ID
 from app.web.dependencies import EntityId, VersionNumber, database_of
 from app.web.openapi import KEYED, LINK, PARAMS, ROLE, ok, responses
 from app.web.responses import next_link, page_response, resource_response

@@ -27,11 +27,11 @@ from app.core import errors
 from app.core.db import in_chunks
 from app.core.text import fold
 from app.imports import records
-from app.imports.models import ImportRecord, RecordError, SpeakerRef
 from app.imports.records import Batch
 from app.speakers import service as speakers_service
 from app.speakers.models import Speaker
 from app.tracked.rows import Row
+from app.vocabulary.records import ImportRecord, RecordError, SpeakerRef
 
 
 @dataclass

@@ -10,7 +10,8 @@ from app.core import errors
 from app.core.db import Database
 from app.imports import idempotency, intake
 from app.imports.idempotency import ImportAnswer
-from app.imports.models import NDJSON_MEDIA_TYPE, ImportFormat, OnError
+from app.vocabulary.enums import ImportFormat, OnError
+from app.vocabulary.formats import NDJSON_MEDIA_TYPE
 
 # The deepest nesting a body may have. Records nest about 5 levels (batch, record, sources,
 # source, outlet), ClaimReview feeds about 10; deeper is a nesting bomb, refused before any

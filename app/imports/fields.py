@@ -6,7 +6,7 @@ the import record's order. A field added to both models is imported and exported
 """
 
 from app.claims.models import ClaimCreate
-from app.imports.models import ImportRecord
+from app.vocabulary.records import ImportRecord
 
 CLAIM_FIELDS: tuple[str, ...] = tuple(
     name for name in ImportRecord.model_fields if name in ClaimCreate.model_fields

@@ -13,7 +13,7 @@ from app.core import errors
 from app.core.db import Database
 from app.imports import service
 from app.imports.idempotency import ImportAnswer
-from app.imports.models import ImportFormat, OnError
+from app.vocabulary.enums import ImportFormat, OnError
 
 
 def import_values(

@@ -1,22 +1,11 @@
 """The stored Idempotency-Key answers. The import records, the batch summary and the import
-options are wire vocabulary (``app.vocabulary``), re-exported here under their old names."""
+options are wire vocabulary (``app.vocabulary.records``, ``app.vocabulary.enums``)."""
 
 from datetime import datetime
 
 from sqlalchemy import Column, Index, LargeBinary
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
-
-from app.vocabulary.enums import ImportFormat as ImportFormat
-from app.vocabulary.enums import OnError as OnError
-from app.vocabulary.formats import NDJSON_MEDIA_TYPE as NDJSON_MEDIA_TYPE
-from app.vocabulary.records import EvidenceRecord as EvidenceRecord
-from app.vocabulary.records import ImportRecord as ImportRecord
-from app.vocabulary.records import ImportSummary as ImportSummary
-from app.vocabulary.records import OutletRef as OutletRef
-from app.vocabulary.records import RecordError as RecordError
-from app.vocabulary.records import SourceRef as SourceRef
-from app.vocabulary.records import SpeakerRef as SpeakerRef
 
 
 class IdempotencyKey(SQLModel, table=True):

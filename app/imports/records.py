@@ -21,11 +21,9 @@ from app.claims import parts as claims_parts
 from app.claims import queries as claims_queries
 from app.claims import service as claims_service
 from app.claims.models import (
-    MAX_APPEARANCES,
     AppearanceCreate,
     Claim,
     ClaimCreate,
-    ClaimStatus,
     ClaimUpdate,
     EvidenceCreate,
     StatusChange,
@@ -33,7 +31,6 @@ from app.claims.models import (
 from app.core import errors
 from app.core.text import fold
 from app.imports.fields import CLAIM_FIELDS
-from app.imports.models import ImportRecord, OutletRef, RecordError, SourceRef, SpeakerRef
 from app.outlets import service as outlets_service
 from app.outlets.models import Outlet, OutletCreate
 from app.sources import service as sources_service
@@ -41,6 +38,9 @@ from app.sources.models import Source, SourceCreate
 from app.speakers import service as speakers_service
 from app.speakers.models import Speaker, SpeakerCreate
 from app.tracked.versions import NO_PRECONDITION
+from app.vocabulary.claim import MAX_APPEARANCES
+from app.vocabulary.enums import ClaimStatus
+from app.vocabulary.records import ImportRecord, OutletRef, RecordError, SourceRef, SpeakerRef
 
 
 @dataclass

@@ -8,7 +8,8 @@ from starlette.responses import Response
 
 from app.auth.dependencies import CheckerActor
 from app.imports import bodies
-from app.imports.models import ImportFormat, ImportSummary, OnError
+from app.vocabulary.enums import ImportFormat, OnError
+from app.vocabulary.records import ImportSummary
 from app.web.dependencies import database_of
 from app.web.openapi import BODY, ROLE, header, ok, responses
 from app.web.responses import JSON_MEDIA_TYPE

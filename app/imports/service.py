@@ -33,7 +33,8 @@ from app.core.db import BEGIN_IMMEDIATE, Database, in_chunks
 from app.imports import batch as batch_path
 from app.imports import idempotency, records
 from app.imports.idempotency import ImportAnswer
-from app.imports.models import ImportRecord, ImportSummary, OnError, RecordError
+from app.vocabulary.enums import OnError
+from app.vocabulary.records import ImportRecord, ImportSummary, RecordError
 
 
 def run_import(

@@ -5,10 +5,11 @@ from datetime import datetime
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
-from app.core.base import CountryCode, DomainName, LanguageTag, UtcDatetime, enum_type
+from app.core.base import enum_type
 from app.core.paging import PageQuery
 from app.tracked.models import Tracked
-from app.vocabulary.enums import OutletKind as OutletKind
+from app.vocabulary.enums import OutletKind
+from app.vocabulary.types import CountryCode, DomainName, LanguageTag, UtcDatetime
 
 
 class OutletBase(SQLModel):

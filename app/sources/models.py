@@ -5,9 +5,9 @@ from datetime import datetime
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
-from app.core.base import MAX_ID, DbId, HttpUrl, LanguageTag, UtcDatetime
 from app.core.paging import PageQuery
 from app.tracked.models import Tracked
+from app.vocabulary.types import MAX_ID, DbId, HttpUrl, LanguageTag, UtcDatetime
 
 
 class SourceBase(SQLModel):

@@ -6,11 +6,11 @@ from pydantic import ConfigDict
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
-from app.core.base import CountryCode, UtcDatetime, enum_type
+from app.core.base import enum_type
 from app.core.paging import PageQuery
 from app.tracked.models import Tracked
-from app.vocabulary.enums import SpeakerKind as SpeakerKind
-from app.vocabulary.types import Alias
+from app.vocabulary.enums import SpeakerKind
+from app.vocabulary.types import Alias, CountryCode, UtcDatetime
 
 
 class SpeakerBase(SQLModel):

@@ -3,8 +3,7 @@ that the server and the client (``app.client``) both speak.
 
 Pydantic only: it imports no other app package, no SQLAlchemy, SQLModel, FastAPI or Starlette,
 so the client can use it without loading the server. The server's models import their types
-from here (``app.core.base``, ``app.claims.models`` and the other domains' models re-export
-them under their old names).
+from here.
 
 - ``types``: ids, timestamps, URLs, language tags, country codes, domains, aliases, topics.
 - ``enums``: statuses, review states, stances, roles, kinds, import options.

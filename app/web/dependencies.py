@@ -12,9 +12,9 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session
 
-from app.core.base import MAX_ID
 from app.core.db import Database
 from app.history.schemas import Reason
+from app.vocabulary.types import MAX_ID
 
 
 def database_of(request: Request) -> Database:

@@ -13,11 +13,11 @@ from sqlalchemy import Connection
 from starlette.responses import Response
 
 from app.core import errors
-from app.core.base import MAX_ID, checked_utc
 from app.history import service as history_service
 from app.history.models import EntityType
 from app.tracked.lookup import require_present
 from app.tracked.models import Tracked
+from app.vocabulary.types import MAX_ID, checked_utc
 from app.web.responses import resource_response
 
 

@@ -8,8 +8,10 @@ import pytest
 
 from app.auth.actor import Actor, Role
 from app.claims import rules
-from app.claims.models import MAX_APPEARANCES, ClaimStatus, ReviewState, StatusChange
+from app.claims.models import StatusChange
 from app.core import errors
+from app.vocabulary.claim import MAX_APPEARANCES
+from app.vocabulary.enums import ClaimStatus, ReviewState
 
 EDITOR = Actor(name="editor", role=Role.editor)
 CHECKER = Actor(name="checker", role=Role.checker)

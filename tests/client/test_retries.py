@@ -4,7 +4,7 @@ Every request crosses a real socket to a scripted server on loopback (the ``serv
 tests/client/scripted_server.py): the real app does not answer 5xx, drop a connection or hang on
 demand, and what is checked here is the client's side alone (which call is sent again, how long
 it waits, what it raises). A connection never made goes to a port nothing listens on.
-tests/test_client*.py check retries against the real app's 429 too.
+tests/client/test_http*.py check retries against the real app's 429 too.
 """
 
 from collections.abc import Callable, Iterator

@@ -10,8 +10,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.client.csv_mapping import Mapping, RowError, read_csv
-from app.core.text import FORMULA_TRIGGERS
 from app.exports.service import neutralise_formula
+from app.vocabulary.formats import FORMULA_TRIGGERS
 from tests.servers import ROOT
 
 EXPORT_MAPPING = ROOT / "docs" / "examples" / "export.mapping.toml"

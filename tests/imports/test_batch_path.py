@@ -25,11 +25,11 @@ from app.history.models import Revision
 from app.history.verify import verify_history
 from app.imports import idempotency
 from app.imports import service as imports_service
-from app.imports.models import OnError
 from app.schema.migrate import upgrade
 from app.speakers.models import Speaker
 from app.tables import TRACKED_TABLES
 from app.tracked.values import plain_snapshot
+from app.vocabulary.enums import OnError
 from tests.conftest import drop_pg_database, fresh_database_url
 
 API = "/api/v1"

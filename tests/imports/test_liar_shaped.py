@@ -15,7 +15,7 @@ from app.cli import cli
 from app.client import ClaimTrackerClient, importer
 from app.client.csv_mapping import Mapping, MappingError, RowError, read_csv
 from app.core.db import Database
-from app.imports.models import ImportRecord
+from app.vocabulary.records import ImportRecord
 from tests.conftest import create_key
 from tests.imports import liar_rows as liar
 from tests.servers import ROOT

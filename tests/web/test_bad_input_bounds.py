@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
-from app.core.base import MAX_ID, MAX_REVISION_ID
 from app.core.db import Database
+from app.vocabulary.types import MAX_ID, MAX_REVISION_ID
 from tests.helpers import assert_problem, created, cursor_of
 
 BEFORE_UTC_MIN = "0001-01-01T00:00:00+05:00"  # 0000-12-31T19:00Z: before Python's year 1

@@ -1,4 +1,4 @@
-"""The async client against the real app, mirroring tests/test_client.py: in process through
+"""The async client against the real app, mirroring tests/client/test_http.py: in process through
 httpx.ASGITransport (the async counterpart of TestClient; no mocks), and once over a socket
 against a real uvicorn server."""
 
