@@ -251,8 +251,8 @@ def keys_list() -> None:
 
     from app.auth import service
 
-    with open_database() as database, database.session() as session:
-        keys = list(service.list_keys(session))
+    with open_database() as database, database.read_connection() as conn:
+        keys = list(service.list_keys(conn))
     table = Table("id", "name", "prefix", "role", "created", "last used", "revoked")
     for key in keys:
         table.add_row(

@@ -10,7 +10,7 @@ from app.auth.dependencies import AdminActor
 from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from app.core.base import Page
 from app.vocabulary.types import MAX_ID
-from app.web.dependencies import SessionDep, WriteSessionDep
+from app.web.dependencies import WriteSessionDep, database_of
 from app.web.openapi import BODY, LOCATION, PARAMS, ROLE, ok, responses
 from app.web.responses import page_response, resource_response
 
@@ -39,13 +39,14 @@ def create_key(session: WriteSessionDep, actor: AdminActor, body: ApiKeyCreate) 
     summary="List API keys (no secrets)",
     responses=responses(ROLE, PARAMS),
 )
-def list_keys(
+async def list_keys(
     request: Request,
-    session: SessionDep,
     actor: AdminActor,
     include_revoked: Annotated[bool, Query(description="Also list revoked keys.")] = True,
 ) -> Response:
-    keys = service.list_keys(session, include_revoked=include_revoked)
+    keys = await database_of(request).read(
+        lambda conn: service.list_keys(conn, include_revoked=include_revoked)
+    )
     items = [ApiKeyPublic.model_validate(key) for key in keys]
     return page_response(request.url, ApiKeyPublic, items, None)
 

@@ -24,9 +24,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Row
 from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor, Role
@@ -229,11 +230,13 @@ def create_key(session: Session, name: str, role: KeyRole | Role | str) -> tuple
     return key, raw_key
 
 
-def list_keys(session: Session, *, include_revoked: bool = True) -> Sequence[ApiKey]:
-    statement = select(ApiKey).order_by(col(ApiKey.id))
+def list_keys(conn: Connection, *, include_revoked: bool = True) -> Sequence[Row[Any]]:
+    """Every key's row, oldest first (its digest too: callers show only public fields)."""
+    table = ApiKey.__table__  # type: ignore[attr-defined]
+    statement = sa.select(table).order_by(table.c.id)
     if not include_revoked:
-        statement = statement.where(col(ApiKey.revoked_at).is_(None))
-    return session.exec(statement).all()
+        statement = statement.where(table.c.revoked_at.is_(None))
+    return conn.execute(statement).all()
 
 
 def get_key(session: Session, key_id: int) -> ApiKey:

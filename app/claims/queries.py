@@ -74,6 +74,10 @@ def _matches(conn: Connection, q: str) -> Any:
     )
 
 
+# The two reads below (the claim's check, then its list) share no snapshot on SQLite (see
+# Database.read): at worst they answer what the same request a moment earlier would have.
+
+
 def claim_evidence(conn: Connection, claim_id: int) -> Sequence[sa.Row[Any]]:
     """The evidence of a live claim, oldest first (404/410 for a missing or deleted claim)."""
     _require_claim(conn, claim_id)

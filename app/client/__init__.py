@@ -20,8 +20,9 @@ reaching the server. problem+json answers become ``ProblemError`` subclasses.
 
 - ``http``: the two clients, thin I/O over ``core`` (calls, answers, ETags, paging).
 - ``errors``: ``ClientError`` and the ``ProblemError`` subclasses.
-- ``importer``, ``files``, ``csv_mapping``, ``claimreview``: ``claimtracker import``, reading
-  NDJSON, CSV through a column mapping and ClaimReview JSON-LD into import records.
+- ``importer``, ``files``, ``csv_mapping``: ``claimtracker import``, reading NDJSON, CSV
+  through a column mapping and ClaimReview JSON-LD (``app.vocabulary.claimreview``, which the
+  server's import uses too) into import records.
 """
 
 from app.client.errors import (

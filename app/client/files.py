@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from app.client import claimreview
 from app.client.csv_mapping import Mapping, RowError, read_csv
+from app.vocabulary import claimreview
 
 MAX_LINE_BYTES = 1_048_576
 

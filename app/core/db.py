@@ -101,8 +101,13 @@ class Database:
 
     def session(self, *, write: bool = False) -> Session:
         if self.bind is not None:
-            return self._sessions(bind=self.bind, join_transaction_mode="create_savepoint")
+            return self.session_on(self.bind)
         return self._sessions(bind=self._write_engine if write else self.engine)
+
+    def session_on(self, conn: Connection) -> Session:
+        """A session (bulk-write guard included) inside ``conn``'s transaction: its commits
+        only release savepoints, the transaction's owner commits."""
+        return self._sessions(bind=conn, join_transaction_mode="create_savepoint")
 
     # --- reads from async handlers -----------------------------------------------------------
     #

@@ -94,7 +94,10 @@ class VersionMismatch(PreconditionFailed):
     entity since the caller read it. The web renders the versions as ETags."""
 
     def __init__(self, *, current_version: int, expected_version: int) -> None:
-        super().__init__()
+        super().__init__(
+            f"The entity is at version {current_version}, not {expected_version}: "
+            "someone changed it since it was read."
+        )
         self.current_version = current_version
         self.expected_version = expected_version
 
@@ -103,7 +106,7 @@ class VersionRequired(PreconditionRequired):
     """The write needs an expected version and the caller gave none (428)."""
 
     def __init__(self, *, current_version: int) -> None:
-        super().__init__()
+        super().__init__(f"This write needs the version last read (now {current_version}).")
         self.current_version = current_version
 
 

@@ -66,7 +66,7 @@ class RowJson:
     (passed through with orjson.Fragment), enums as plain strings, timestamps as pydantic
     writes them. The column list is compiled to SQL once per dialect, so a request builds
     and caches only its WHERE clause. Only for tables whose columns are exactly their Public
-    model's fields (tests/test_serialization.py holds them to it).
+    model's fields (tests/web/test_serialization.py holds them to it).
     """
 
     DIALECTS = {"sqlite": sqlite_dialect(), "postgresql": postgresql_dialect()}  # type: ignore[no-untyped-call]

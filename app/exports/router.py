@@ -3,7 +3,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from app.auth.dependencies import READER
@@ -56,11 +55,12 @@ def export_claims(request: Request, query: Annotated[service.ExportQuery, Query(
     dependencies=[READER],
 )
 async def claim_review(request: Request, entity_id: EntityId) -> Response:
-    review = await run_in_threadpool(
-        service.claim_review_for,
-        database_of(request),
-        entity_id,
-        organization=_organization(request),
-        base_url=_base_url(request),
+    organization, base_url = _organization(request), _base_url(request)
+    # A snapshot read: several statements that must agree, and JSON-LD built off the loop.
+    review = await database_of(request).read(
+        lambda conn: service.claim_review_for(
+            conn, entity_id, organization=organization, base_url=base_url
+        ),
+        snapshot=True,
     )
     return Response(review, media_type="application/ld+json")

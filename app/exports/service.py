@@ -10,6 +10,7 @@ from typing import Any, Literal
 import orjson
 import sqlalchemy as sa
 from pydantic import Field
+from sqlalchemy import Connection
 
 from app.claims import queries as claims_queries
 from app.claims import settlement
@@ -326,19 +327,19 @@ def claim_review_of(
 
 
 def claim_review_for(
-    database: Database, claim_id: int, *, organization: dict[str, str], base_url: str
+    conn: Connection, claim_id: int, *, organization: dict[str, str], base_url: str
 ) -> bytes:
-    """The ClaimReview JSON-LD of one claim, safe to embed in an HTML script element."""
-    with database.read_connection() as conn:
-        row = claims_queries.ROWS.by_id(conn, claim_id)
-        if row is None:
-            raise errors.NotFound(f"No claim with id {claim_id}.")
-        if row.deleted_at is not None:
-            raise errors.Gone(f"claim {claim_id} was deleted.")
-        claim = dict(row._mapping)
-        claim["topics"] = orjson.loads(claim["topics"])
-        related = _page_related(conn, [claim])
-        related["settled"] = settled_claims(conn, [claim], related)
+    """The ClaimReview JSON-LD of one claim, safe to embed in an HTML script element. Its
+    reads must see one moment: run it on a snapshot connection."""
+    row = claims_queries.ROWS.by_id(conn, claim_id)
+    if row is None:
+        raise errors.NotFound(f"No claim with id {claim_id}.")
+    if row.deleted_at is not None:
+        raise errors.Gone(f"claim {claim_id} was deleted.")
+    claim = dict(row._mapping)
+    claim["topics"] = orjson.loads(claim["topics"])
+    related = _page_related(conn, [claim])
+    related["settled"] = settled_claims(conn, [claim], related)
     review = claim_review_of(claim, related, organization, base_url)
     if review is None:
         if claim["status"] == "unverified":

@@ -8,11 +8,11 @@ event loop they would stall every other request, ``/healthz`` included.
 from typing import Any
 
 from app.auth.actor import Actor
-from app.client import claimreview
 from app.core import errors
 from app.core.db import Database
 from app.imports import service
 from app.imports.idempotency import ImportAnswer
+from app.vocabulary import claimreview
 from app.vocabulary.enums import ImportFormat, OnError
 
 

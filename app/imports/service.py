@@ -63,9 +63,7 @@ def run_import(
                     outer.rollback()
                     return stored
             batch_id = uuid.uuid4().hex
-            with Session(
-                bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
-            ) as session:
+            with database.session_on(conn) as session:
                 summary = import_batch(session, conn, raw_records, actor=actor, batch_id=batch_id)
             summary.dry_run = dry_run
             if summary.failed and on_error is OnError.stop:

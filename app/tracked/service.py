@@ -50,10 +50,6 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
     # Fields a PATCH may not set to null (a 422 names the field).
     not_null: frozenset[str] = frozenset()
 
-    @property
-    def noun(self) -> str:
-        return self.entity_type.value
-
     # --- hooks ------------------------------------------------------------------------------
 
     def snapshot(self, session: Session, entity: ModelT) -> dict[str, Any]:

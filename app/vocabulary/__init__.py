@@ -12,4 +12,6 @@ from here.
 - ``records``: the import record (one claim, its speaker, outlet, sources and evidence inline)
   and the import summary.
 - ``formats``: media types and the spreadsheet formula triggers of the CSV format.
+- ``claimreview``: schema.org ClaimReview JSON-LD to import records (the client reads files
+  with it, the server's import reads request bodies with it).
 """

@@ -28,12 +28,6 @@ async def get_database(request: Request) -> Database:
     return database_of(request)
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A read session; it never commits (a commit in cleanup would follow the response)."""
-    with database_of(request).session() as session:
-        yield session
-
-
 def get_write_session(request: Request) -> Iterator[Session]:
     """A write session: BEGIN IMMEDIATE on SQLite. The service commits, once."""
     with database_of(request).session(write=True) as session:
@@ -41,7 +35,6 @@ def get_write_session(request: Request) -> Iterator[Session]:
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
-SessionDep = Annotated[Session, Depends(get_session)]
 WriteSessionDep = Annotated[Session, Depends(get_write_session)]
 
 EntityId = Annotated[int, Path(ge=1, le=MAX_ID, description="The entity's id.")]

@@ -144,8 +144,8 @@ def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path.
 
     Starlette answers 405 from the first route whose path matches and lists only that route's
-    methods, but one path here is served by several routes (GET /claims/{id} is its own route,
-    PATCH and DELETE come from the shared tracked routes)."""
+    methods, but one path here is served by several routes (every method of /claims/{id} is a
+    route of its own)."""
     methods: set[str] = set()
     for context in iter_route_contexts(request.app.routes):
         if context.methods and context.path and _path_regex(context.path).match(request.url.path):

@@ -84,9 +84,10 @@ def last_revision(session: Session, claim_id: int) -> Revision:
 
 
 def claim_review(db: Database, claim_id: int) -> dict[str, Any]:
-    body = exports_service.claim_review_for(
-        db, claim_id, organization=ORGANIZATION, base_url="https://api.desk.example"
-    )
+    with db.read_connection(snapshot=True) as conn:
+        body = exports_service.claim_review_for(
+            conn, claim_id, organization=ORGANIZATION, base_url="https://api.desk.example"
+        )
     review: dict[str, Any] = orjson.loads(body)
     return review
 

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from starlette.testclient import TestClient
 
 from app.auth.actor import Role
-from app.client import claimreview
 from app.core.base import utcnow
 from app.core.db import Database
 from app.imports import bodies
 from app.imports.models import IdempotencyKey
+from app.vocabulary import claimreview
 from app.vocabulary.claim import MAX_APPEARANCES
 from tests.conftest import MakeClient
 

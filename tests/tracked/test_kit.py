@@ -68,6 +68,13 @@ class TestGuardInstallation:
         with db.session() as session, pytest.raises(BulkWriteRefused):
             session.exec(sa.update(Speaker).where(sa.false()).values(name="x"))
 
+    def test_sessions_inside_a_connection_of_the_database_refuse_them_too(
+        self, db: Database
+    ) -> None:
+        assert db.bind is not None
+        with db.session_on(db.bind) as session, pytest.raises(BulkWriteRefused):
+            session.exec(sa.delete(Speaker).where(sa.false()))
+
     def test_the_global_session_class_carries_no_guard(self, db: Database) -> None:
         with Session(bind=db.bind, join_transaction_mode="create_savepoint") as session:
             session.exec(sa.update(Speaker).where(sa.false()).values(name="x"))

@@ -4,7 +4,12 @@ from typing import Any
 
 import pytest
 
-from app.client.claimreview import rating_text, record_from_review, records_from_jsonld, status_of
+from app.vocabulary.claimreview import (
+    rating_text,
+    record_from_review,
+    records_from_jsonld,
+    status_of,
+)
 from app.vocabulary.records import ImportRecord
 
 
