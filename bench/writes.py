@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -397,6 +398,8 @@ def run(
     began = time.perf_counter()
     settings = settings or Settings()
     lines = [f"{SECTION} (c={settings.connections})", ""]
+    started = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()[0]:.2f}"
+    lines += [f"Run {started} (the section can be rerun alone, apart from the others).", ""]
     if not have_wrk():
         print("[writes] skipped: wrk not found", file=sys.stderr, flush=True)
         return "\n".join([*lines, "Skipped: wrk is not installed (the section needs it).", ""])
