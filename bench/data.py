@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import Connection, Table, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from app.auth import service as auth_service
 from app.auth.actor import Actor, Role
 from app.claims import queries as claims_queries
 from app.claims import service as claims_service
 from app.claims.models import Claim, ClaimTopic, Evidence
-from app.core.db import make_engine
+from app.core.db import Database, make_engine
 from app.core.paging import encode_cursor
 from app.core.text import fold
 from app.history.hashing import revision_hash
@@ -476,6 +477,17 @@ def sqlite_database(spec: Spec) -> Built:
     built = build(url, spec)
     marker.write_text(json.dumps(asdict(spec)))
     return built
+
+
+def api_key(url: str, name: str, role: str) -> str:
+    """A new API key in the bench database; returns its secret."""
+    engine = make_engine(url)
+    try:
+        with Database(engine).session(write=True) as session:
+            _, secret = auth_service.create_key(session, name, role)
+    finally:
+        engine.dispose()
+    return secret
 
 
 def create_pg_database(admin_url: str) -> str:

@@ -30,6 +30,9 @@ class Result:
     requests: int
     errors: int  # non-2xx/3xx answers plus socket errors
     cpu_us: float = float("nan")  # server CPU (user + system) per request
+    timeouts: int = 0  # wrk's "Socket errors: ... timeout": no answer within --timeout
+    non_2xx: int = 0  # answers outside 2xx/3xx
+    statuses: tuple[tuple[int, int], ...] = ()  # (status, count), when the Lua script counts
 
 
 @dataclass(frozen=True)
@@ -39,12 +42,32 @@ class Server:
     headers: tuple[tuple[str, str], ...] = ()  # sent with every request (the API key)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (Linux /proc; NaN elsewhere)."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        """User + system CPU time so far of the server process and its children (uvicorn's
+        workers), from Linux /proc; NaN elsewhere."""
+        stats = _proc_stats()
+        if self.pid not in stats:
             return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in stats.items():
+            children.setdefault(ppid, []).append(pid)
+        total, todo = 0, [self.pid]
+        while todo:
+            pid = todo.pop()
+            total += stats[pid][1]
+            todo += children.get(pid, [])
+        return total / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stats() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, user + system clock ticks) of every process (Linux /proc)."""
+    stats: dict[int, tuple[int, int]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        stats[int(entry.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return stats
 
 
 @dataclass(frozen=True)
@@ -71,11 +94,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: str, *, factory: bool, env: dict[str, str], log: Path) -> Iterator[Server]:
-    """uvicorn, one worker, on a free loopback port; yields it once /healthz answers."""
+def serve(
+    app: str, *, factory: bool, env: dict[str, str], log: Path, workers: int = 1
+) -> Iterator[Server]:
+    """uvicorn (one worker unless told) on a free loopback port; yields it once /healthz
+    answers."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", app, *(["--factory"] if factory else [])]
     command += ["--host", HOST, "--port", str(port), "--log-level", "warning"]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -155,16 +183,21 @@ def parse_wrk(output: str) -> Result:
     socket_errors = re.search(
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
     )
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = int(non_2xx.group(1)) if non_2xx else 0
+    non_2xx_match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    non_2xx = int(non_2xx_match.group(1)) if non_2xx_match else 0
+    errors = non_2xx
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
+    statuses = re.findall(r"^status (\d+) (\d+)$", output, re.MULTILINE)  # printed by Lua
     return Result(
         rps=float(find(r"Requests/sec:\s+([\d.]+)").group(1)),
         p50_ms=_ms(find(r"\s50%\s+(\S+)").group(1)),
         p99_ms=_ms(find(r"\s99%\s+(\S+)").group(1)),
         requests=int(find(r"(\d+) requests in").group(1)),
         errors=errors,
+        timeouts=int(socket_errors.group(4)) if socket_errors else 0,
+        non_2xx=non_2xx,
+        statuses=tuple(sorted((int(code), int(count)) for code, count in statuses)),
     )
 
 
@@ -189,6 +222,32 @@ def _wrk(
         command, capture_output=True, text=True, check=True, timeout=duration + 60
     )
     return parse_wrk(done.stdout)
+
+
+def run_script(
+    server: Server,
+    script: Path,
+    args: list[str],
+    *,
+    duration: float,
+    connections: int,
+    threads: int = 2,
+    timeout: float = 2.0,
+) -> Result:
+    """wrk with a Lua script that builds its own requests (``-- args`` passed to it); the
+    server's headers go in with -H, where the script finds them in ``wrk.headers``."""
+    before = server.cpu_seconds()
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency"]
+    command += [f"--timeout={timeout:g}s"]
+    for name, value in server.headers:
+        command += ["-H", f"{name}: {value}"]
+    command += ["-s", str(script), server.base, "--", *args]
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=duration + 60
+    )
+    result = parse_wrk(done.stdout)
+    cpu_us = (server.cpu_seconds() - before) / max(result.requests, 1) * 1e6
+    return replace(result, cpu_us=cpu_us)
 
 
 # --- fallback: asyncio + httpx (shares the two cores with the server: ratios only) ----------

@@ -1,4 +1,5 @@
-"""`make bench`: read throughput of the real app against a bare-FastAPI ceiling, interleaved.
+"""`make bench`: read throughput of the real app against a bare-FastAPI ceiling, interleaved;
+then writes (bench/writes.py), the cost of history and the LIAR import.
 
 For each backend: 100,000 claims (bench/data.py), the app under uvicorn with one worker, the
 ceiling app the same way, and wrk at concurrency 32 on loopback, alternating ceiling, scenario,
@@ -23,9 +24,7 @@ from urllib.parse import quote
 import httpx
 from sqlalchemy import create_engine, text
 
-from app.auth import service as auth_service
-from app.core.db import Database, make_engine
-from bench import data, history_cost, import_bench
+from bench import data, history_cost, import_bench, writes
 from bench.load import Result, Server, Target, have_wrk, run_load, serve
 
 HERE = Path(__file__).resolve().parent
@@ -93,13 +92,7 @@ def scenarios(spec: data.Spec, cursor: str, pages: int) -> list[Scenario]:
 
 def reader_key(url: str) -> str:
     """A new reader key in the bench database: the load reads as a newsroom frontend would."""
-    engine = make_engine(url)
-    try:
-        with Database(engine).session(write=True) as session:
-            _, secret = auth_service.create_key(session, "bench reader", "reader")
-    finally:
-        engine.dispose()
-    return secret
+    return data.api_key(url, "bench reader", "reader")
 
 
 def sanity_check(server: Server, scenario: Scenario) -> str:
@@ -324,6 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--claims", type=int, default=100_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--no-writes", action="store_true", help="skip bench.writes")
     parser.add_argument("--no-history", action="store_true", help="skip bench.history_cost")
     parser.add_argument("--no-import", action="store_true", help="skip bench.import_bench")
     args = parser.parse_args(argv)
@@ -360,16 +354,22 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 data.drop_pg_database(PG_ADMIN_URL, url)
     document = render(reports, args, spec, header, skipped)
+    measurable = [name for name in backends if name != "postgresql" or postgres]
+    if not args.no_writes:
+        print("[writes] measuring writes...", file=sys.stderr, flush=True)
+        settings = writes.Settings(  # its own shorter runs; a quick run here is quick there
+            rounds=args.rounds,
+            duration=max(1, min(round(args.duration), writes.DURATION)),
+            warmup=max(0, min(round(args.warmup), writes.WARMUP)),
+            connections=args.connections,
+        )
+        document += "\n" + writes.run(measurable, PG_ADMIN_URL, settings)
     if not args.no_history:
         print("[history] measuring history cost...", file=sys.stderr, flush=True)
-        document += "\n" + history_cost.run(
-            [name for name in backends if name != "postgresql" or postgres], PG_ADMIN_URL
-        )
+        document += "\n" + history_cost.run(measurable, PG_ADMIN_URL)
     if not args.no_import:
         print("[import] measuring the LIAR import...", file=sys.stderr, flush=True)
-        document += "\n" + import_bench.run(
-            [name for name in backends if name != "postgresql" or postgres], PG_ADMIN_URL
-        )
+        document += "\n" + import_bench.run(measurable, PG_ADMIN_URL)
     minutes = (time.perf_counter() - began) / 60
     document += f"\nThe whole run took {minutes:.1f} minutes.\n"
     RESULTS.write_text(document, encoding="utf-8")
