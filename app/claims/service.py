@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, insert
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from app.auth.actor import Actor
 from app.claims import rules, settlement
@@ -30,12 +30,14 @@ from app.history.models import EntityType, RevisionAction
 from app.tracked.lookup import load_for_write
 from app.tracked.rows import Row
 from app.tracked.service import TrackedService
-from app.tracked.values import changed_fields, plain_snapshot
+from app.tracked.values import plain_snapshot
 from app.tracked.versions import Expected
 
 # The fields of a claim's evidence and appearances its snapshot holds.
 EVIDENCE_FIELDS = ("id", "title", "stance", "url", "source_id", "note", "added_by")
 APPEARANCE_FIELDS = ("id", "source_id", "role", "quote")
+# The fields a verdict is made of: a write that sets any of them meets the verdict rules.
+VERDICT_FIELDS = frozenset({"status", "verdict", "review", "reviewed_at"})
 topic_table = ClaimTopic.__table__  # type: ignore[attr-defined]
 PartT = TypeVar("PartT")
 
@@ -56,13 +58,8 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
         data["appearances"] = []
         if entity.id is None:
             return data
-        data["evidence"] = self._evidence(session, entity.id)
-        appearances = session.exec(
-            select(Appearance)
-            .where(col(Appearance.claim_id) == entity.id)
-            .order_by(col(Appearance.id))
-        )
-        data["appearances"] = [_pick(item, APPEARANCE_FIELDS) for item in appearances]
+        data["evidence"] = _parts(session, Evidence, entity.id, EVIDENCE_FIELDS)
+        data["appearances"] = _parts(session, Appearance, entity.id, APPEARANCE_FIELDS)
         return data
 
     def normalize(self, values: dict[str, Any], current: Claim | None) -> dict[str, Any]:
@@ -70,11 +67,14 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
             values["topics"] = list(dict.fromkeys(values["topics"]))  # first order, once each
         return values
 
-    def check_rules(self, session: Session, entity: Claim | None, values: dict[str, Any]) -> None:
-        """On create, the references; on a revert, they and the verdict rules too (a PATCH
-        checks its references in ``update``, before loading the claim)."""
+    def check_request(self, session: Session, values: dict[str, Any]) -> None:
+        """The speaker, outlet and source named must exist and be live."""
         rules.check_references(session, values)
-        if entity is not None:
+
+    def check_rules(self, session: Session, entity: Claim | None, values: dict[str, Any]) -> None:
+        """The verdict rules, for a write that sets verdict fields (a revert: a PATCH cannot,
+        and a status change checks them itself in ``set_status``)."""
+        if entity is not None and not values.keys().isdisjoint(VERDICT_FIELDS):
             rules.check_status_rules(session, entity, values)
 
     def after_change(self, session: Session, entity: Claim, before: dict[str, Any] | None) -> None:
@@ -94,29 +94,7 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
         if topics:
             session.connection().execute(insert(topic_table), topics)
 
-    # --- writes: the PATCH adjusted, and the claim's own -------------------------------------
-
-    def update(
-        self,
-        session: Session,
-        entity_id: int,
-        data: ClaimUpdate,
-        *,
-        expect: Expected,
-        actor: Actor,
-        reason: str | None = None,
-    ) -> Claim:
-        """A PATCH. Its references are checked before the claim is loaded: a bad reference
-        is a 422 even when the claim is missing or the If-Match stale."""
-        requested = changed_fields(data, not_null=self.not_null)
-        rules.check_references(session, requested)
-        claim = self._load(session, entity_id, expect=expect)
-        values = self.normalize(requested, claim)
-        before = self.snapshot(session, claim)
-        if self._change(session, claim, values, before=before, actor=actor, reason=reason):
-            self.after_change(session, claim, before)
-            session.commit()
-        return claim
+    # --- the claim's own writes --------------------------------------------------------------
 
     def set_status(
         self,
@@ -155,10 +133,15 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
         before = self.snapshot(session, claim)
         result = mutate(claim)
         session.flush()
-        reopen: dict[str, Any] = {}
-        if self._evidence(session, claim_id) != before["evidence"]:
+        after = self.snapshot(session, claim)
+        if after["evidence"] != before["evidence"]:
+            reopen: dict[str, Any] = {}
             reason = settlement.reopen_on_basis_change(claim, reopen, reason, evidence_changed=True)
-        if self._change(session, claim, reopen, before=before, actor=actor, reason=reason):
+            if reopen:
+                for field, value in reopen.items():
+                    setattr(claim, field, value)
+                after = self.snapshot(session, claim)
+        if self._record_change(session, claim, before, after=after, actor=actor, reason=reason):
             session.commit()
         return claim, result
 
@@ -190,16 +173,18 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
             before=before,
         )
 
-    @staticmethod
-    def _evidence(session: Session, claim_id: int) -> list[dict[str, Any]]:
-        evidence = session.exec(
-            select(Evidence).where(col(Evidence.claim_id) == claim_id).order_by(col(Evidence.id))
-        )
-        return [_pick(item, EVIDENCE_FIELDS) for item in evidence]
 
-
-def _pick(item: SQLModel, fields: tuple[str, ...]) -> dict[str, Any]:
-    return item.model_dump(mode="json", include=set(fields))
+def _parts(
+    session: Session,
+    model: type[Evidence] | type[Appearance],
+    claim_id: int,
+    fields: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """A claim's evidence or appearances as its snapshot holds them, oldest first."""
+    items = session.exec(
+        select(model).where(col(model.claim_id) == claim_id).order_by(col(model.id))
+    )
+    return [item.model_dump(mode="json", include=set(fields)) for item in items]
 
 
 CLAIMS = ClaimService()

@@ -12,8 +12,10 @@ A subclass sets the class attributes and overrides only the hooks it needs:
 - ``snapshot(session, entity)``: the entity as its revisions record it.
 - ``normalize(values, current)``: stored values from requested ones (``current`` is None on
   create), e.g. speakers' aliases kept distinct.
-- ``check_rules(session, entity, values)``: refuse values that break a rule (``entity`` is
-  None on create), before anything is written.
+- ``check_request(session, values)``: refuse requested values on their own (references that
+  must exist), before the entity is even loaded: such a 422 comes before a 404 or 412.
+- ``check_rules(session, entity, values)``: refuse values that break a rule against the
+  stored entity (``entity`` is None on create), before anything is written.
 - ``after_change(session, entity, before)``: keep side tables (search indexes) in step after a
   create or change (``before``: the snapshot before it, None on create).
 - ``after_create_many(session, rows)``: the same for a batch written as rows.
@@ -58,6 +60,9 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
     def normalize(self, values: dict[str, Any], current: ModelT | None) -> dict[str, Any]:
         return values
 
+    def check_request(self, session: Session, values: dict[str, Any]) -> None:
+        return None
+
     def check_rules(self, session: Session, entity: ModelT | None, values: dict[str, Any]) -> None:
         return None
 
@@ -74,6 +79,7 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
         self, session: Session, data: CreateT, *, actor: Actor, reason: str | None = None
     ) -> ModelT:
         values = self.normalize(data.model_dump(), None)
+        self.check_request(session, values)
         self.check_rules(session, None, values)
         entity = self.model.model_validate(values)
         self._record_creation(session, entity, actor=actor, reason=reason)
@@ -93,6 +99,7 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
     ) -> ModelT:
         """A PATCH: the fields ``data`` sets."""
         requested = changed_fields(data, not_null=self.not_null)
+        self.check_request(session, requested)
         entity = self._load(session, entity_id, expect=expect)
         values = self.normalize(requested, entity)
         self.check_rules(session, entity, values)
@@ -168,6 +175,7 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
             to_version,
             model=self.revert_model or self.update_model,
         )
+        self.check_request(session, values)
         self.check_rules(session, entity, values)
         before = self.snapshot(session, entity)
         if self._change(
@@ -276,16 +284,18 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
         reason: str | None,
         action: RevisionAction = RevisionAction.updated,
         reverted_to: int | None = None,
+        after: dict[str, Any] | None = None,
     ) -> bool:
         """Record the revision from ``before`` to the entity as it is now (for changes made
-        outside ``_change``: a claim's evidence); False when nothing changed."""
+        outside ``_change``: a claim's evidence); False when nothing changed. ``after``: the
+        snapshot of the entity as it is now, if already taken."""
         revision = history_service.record(
             session,
             entity,
             entity_type=self.entity_type,
             action=action,
             before=before,
-            after=self.snapshot(session, entity),
+            after=after if after is not None else self.snapshot(session, entity),
             actor=actor,
             reason=reason,
             reverted_to=reverted_to,

@@ -4,12 +4,13 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlmodel import Session
 
 from app.core import errors
 from app.core.db import Database
 from app.speakers.models import Speaker
-from app.tracked.guard import BulkWriteRefused
+from app.tracked.guard import BulkWriteRefused, refuse_bulk_writes
 from app.tracked.lookup import require_present
 from app.tracked.versions import NO_PRECONDITION, Expected
 
@@ -76,5 +77,7 @@ class TestGuardInstallation:
             session.exec(sa.delete(Speaker).where(sa.false()))
 
     def test_the_global_session_class_carries_no_guard(self, db: Database) -> None:
+        assert not event.contains(Session, "do_orm_execute", refuse_bulk_writes)
         with Session(bind=db.bind, join_transaction_mode="create_savepoint") as session:
-            session.exec(sa.update(Speaker).where(sa.false()).values(name="x"))
+            result = session.exec(sa.update(Speaker).where(sa.false()).values(name="x"))
+            assert result.rowcount == 0  # it ran: nothing refused it
