@@ -63,14 +63,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = database is None
-        app.state.database = database or Database(make_engine(settings=settings))
+        app.state.database = database or Database(make_engine(settings=settings), settings=settings)
         if owned:
             tune_garbage_collector()
         try:
             yield
         finally:
             if owned:
-                app.state.database.engine.dispose()
+                app.state.database.close()
 
     app = ClaimTrackerApp(
         title="Claim tracker",

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from sqlmodel import Session
 from starlette.responses import Response
 
 from app.auth import service
@@ -10,7 +11,7 @@ from app.auth.dependencies import AdminActor
 from app.auth.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from app.core.base import Page
 from app.vocabulary.types import MAX_ID
-from app.web.dependencies import WriteSessionDep, database_of
+from app.web.dependencies import DatabaseDep, database_of
 from app.web.openapi import BODY, LOCATION, PARAMS, ROLE, ok, responses
 from app.web.responses import page_response, resource_response
 
@@ -26,11 +27,14 @@ NO_STORE = {"Cache-Control": "no-store"}
     summary="Create an API key; the response holds its secret, shown this once",
     responses=responses(ROLE, BODY, 409, ok=ok(201, Location=LOCATION)),
 )
-def create_key(session: WriteSessionDep, actor: AdminActor, body: ApiKeyCreate) -> Response:
-    key, secret = service.create_key(session, body.name, body.role)
-    created = ApiKeyCreated(**ApiKeyPublic.model_validate(key).model_dump(), secret=secret)
-    headers = {**NO_STORE, "Location": f"/api/v1/keys/{key.id}"}
-    return resource_response(created, version=None, status_code=201, headers=headers)
+async def create_key(database: DatabaseDep, actor: AdminActor, body: ApiKeyCreate) -> Response:
+    def write(session: Session) -> Response:
+        key, secret = service.create_key(session, body.name, body.role)
+        created = ApiKeyCreated(**ApiKeyPublic.model_validate(key).model_dump(), secret=secret)
+        headers = {**NO_STORE, "Location": f"/api/v1/keys/{key.id}"}
+        return resource_response(created, version=None, status_code=201, headers=headers)
+
+    return await database.write(write)
 
 
 @router.get(
@@ -57,6 +61,9 @@ async def list_keys(
     summary="Revoke an API key (at once, for good)",
     responses=responses(ROLE, 404, 409, PARAMS),
 )
-def revoke_key(session: WriteSessionDep, actor: AdminActor, key_id: KeyId) -> Response:
-    key = service.revoke_key(session, key_id)
-    return resource_response(ApiKeyPublic.model_validate(key), version=None)
+async def revoke_key(database: DatabaseDep, actor: AdminActor, key_id: KeyId) -> Response:
+    def write(session: Session) -> Response:
+        key = service.revoke_key(session, key_id)
+        return resource_response(ApiKeyPublic.model_validate(key), version=None)
+
+    return await database.write(write)

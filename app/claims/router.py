@@ -8,6 +8,7 @@ write answers the claim's new ETag: evidence and appearances are versioned with 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from sqlmodel import Session
 from starlette.responses import Response
 
 from app.auth.dependencies import READER, CheckerActor, EditorActor
@@ -35,10 +36,10 @@ from app.tracked.lookup import require_present
 from app.vocabulary.types import MAX_ID
 from app.web.dependencies import (
     AsOf,
+    DatabaseDep,
     EntityId,
     OptionalReasonQuery,
     ReasonQuery,
-    WriteSessionDep,
     database_of,
 )
 from app.web.openapi import (
@@ -137,8 +138,11 @@ async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) 
     summary="Create a claim",
     responses=responses(ROLE, BODY, 409, ok=ok(201, ETag=ETAG, Location=LOCATION)),
 )
-def create_claim(session: WriteSessionDep, actor: CheckerActor, body: ClaimCreate) -> Response:
-    return _claim(CLAIMS.create(session, body, actor=actor), 201)
+async def create_claim(database: DatabaseDep, actor: CheckerActor, body: ClaimCreate) -> Response:
+    def write(session: Session) -> Response:
+        return _claim(CLAIMS.create(session, body, actor=actor), 201)
+
+    return await database.write(write)
 
 
 @router.patch(
@@ -147,16 +151,19 @@ def create_claim(session: WriteSessionDep, actor: CheckerActor, body: ClaimCreat
     summary="Change a claim (If-Match required)",
     responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=WRITTEN),
 )
-def update_claim(
-    session: WriteSessionDep,
+async def update_claim(
+    database: DatabaseDep,
     actor: CheckerActor,
     expect: ExpectDep,
     entity_id: EntityId,
     body: ClaimUpdate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    claim = CLAIMS.update(session, entity_id, body, expect=expect, actor=actor, reason=reason)
-    return _claim(claim)
+    def write(session: Session) -> Response:
+        claim = CLAIMS.update(session, entity_id, body, expect=expect, actor=actor, reason=reason)
+        return _claim(claim)
+
+    return await database.write(write)
 
 
 @router.delete(
@@ -165,14 +172,17 @@ def update_claim(
     summary="Delete a claim (soft; reason required)",
     responses=responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=WRITTEN),
 )
-def delete_claim(
-    session: WriteSessionDep,
+async def delete_claim(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     reason: ReasonQuery,
 ) -> Response:
-    return _claim(CLAIMS.delete(session, entity_id, expect=expect, actor=actor, reason=reason))
+    def write(session: Session) -> Response:
+        return _claim(CLAIMS.delete(session, entity_id, expect=expect, actor=actor, reason=reason))
+
+    return await database.write(write)
 
 
 @router.post(
@@ -181,15 +191,18 @@ def delete_claim(
     summary="Undo the delete of a claim",
     responses=responses(ROLE, BODY, 404, IF_MATCH, 409, ok=WRITTEN),
 )
-def restore_claim(
-    session: WriteSessionDep,
+async def restore_claim(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     body: ReasonIn,
 ) -> Response:
-    claim = CLAIMS.restore(session, entity_id, expect=expect, actor=actor, reason=body.reason)
-    return _claim(claim)
+    def write(session: Session) -> Response:
+        claim = CLAIMS.restore(session, entity_id, expect=expect, actor=actor, reason=body.reason)
+        return _claim(claim)
+
+    return await database.write(write)
 
 
 @router.post(
@@ -198,17 +211,20 @@ def restore_claim(
     summary="Bring back an earlier version of a claim",
     responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=WRITTEN),
 )
-def revert_claim(
-    session: WriteSessionDep,
+async def revert_claim(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     body: RevertIn,
 ) -> Response:
-    claim = CLAIMS.revert(
-        session, entity_id, body.to_version, expect=expect, actor=actor, reason=body.reason
-    )
-    return _claim(claim)
+    def write(session: Session) -> Response:
+        claim = CLAIMS.revert(
+            session, entity_id, body.to_version, expect=expect, actor=actor, reason=body.reason
+        )
+        return _claim(claim)
+
+    return await database.write(write)
 
 
 router.include_router(history_routes(EntityType.claim, "claim"))
@@ -220,14 +236,17 @@ router.include_router(history_routes(EntityType.claim, "claim"))
     summary="Set the verdict or move the review (reason required)",
     responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=ok(ETag=ETAG)),
 )
-def change_status(
-    session: WriteSessionDep,
+async def change_status(
+    database: DatabaseDep,
     actor: CheckerActor,
     expect: ExpectDep,
     entity_id: EntityId,
     change: StatusChange,
 ) -> Response:
-    return _claim(CLAIMS.set_status(session, entity_id, change, expect=expect, actor=actor))
+    def write(session: Session) -> Response:
+        return _claim(CLAIMS.set_status(session, entity_id, change, expect=expect, actor=actor))
+
+    return await database.write(write)
 
 
 # --- evidence ---------------------------------------------------------------------------------
@@ -253,23 +272,26 @@ async def list_evidence(request: Request, entity_id: EntityId) -> Response:
     summary="Add evidence (a new claim version)",
     responses=responses(ROLE, BODY, ENTITY, 412, 409, ok=ok(201, ETag=ETAG, Location=LOCATION)),
 )
-def add_evidence(
-    session: WriteSessionDep,
+async def add_evidence(
+    database: DatabaseDep,
     actor: CheckerActor,
     expect: OptionalExpectDep,
     entity_id: EntityId,
     evidence_in: EvidenceCreate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    claim, evidence = parts.add_evidence(
-        session, entity_id, evidence_in, expect=expect, actor=actor, reason=reason
-    )
-    return resource_response(
-        EvidencePublic.model_validate(evidence),
-        version=claim.version,
-        status_code=201,
-        headers={"Location": f"/api/v1/claims/{entity_id}/evidence/{evidence.id}"},
-    )
+    def write(session: Session) -> Response:
+        claim, evidence = parts.add_evidence(
+            session, entity_id, evidence_in, expect=expect, actor=actor, reason=reason
+        )
+        return resource_response(
+            EvidencePublic.model_validate(evidence),
+            version=claim.version,
+            status_code=201,
+            headers={"Location": f"/api/v1/claims/{entity_id}/evidence/{evidence.id}"},
+        )
+
+    return await database.write(write)
 
 
 @router.patch(
@@ -278,8 +300,8 @@ def add_evidence(
     summary="Change evidence (If-Match: the claim's ETag)",
     responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=ok(ETag=ETAG)),
 )
-def update_evidence(
-    session: WriteSessionDep,
+async def update_evidence(
+    database: DatabaseDep,
     actor: CheckerActor,
     expect: ExpectDep,
     entity_id: EntityId,
@@ -287,10 +309,13 @@ def update_evidence(
     evidence_in: EvidenceUpdate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    claim, evidence = parts.update_evidence(
-        session, entity_id, evidence_id, evidence_in, expect=expect, actor=actor, reason=reason
-    )
-    return resource_response(EvidencePublic.model_validate(evidence), version=claim.version)
+    def write(session: Session) -> Response:
+        claim, evidence = parts.update_evidence(
+            session, entity_id, evidence_id, evidence_in, expect=expect, actor=actor, reason=reason
+        )
+        return resource_response(EvidencePublic.model_validate(evidence), version=claim.version)
+
+    return await database.write(write)
 
 
 @router.delete(
@@ -299,18 +324,21 @@ def update_evidence(
     summary="Remove evidence (If-Match: the claim's ETag; reason required)",
     responses=responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=ok(204, ETag=ETAG)),
 )
-def remove_evidence(
-    session: WriteSessionDep,
+async def remove_evidence(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     evidence_id: PartId,
     reason: ReasonQuery,
 ) -> Response:
-    claim = parts.remove_evidence(
-        session, entity_id, evidence_id, expect=expect, actor=actor, reason=reason
-    )
-    return Response(status_code=204, headers={"ETag": etag(claim.version)})
+    def write(session: Session) -> Response:
+        claim = parts.remove_evidence(
+            session, entity_id, evidence_id, expect=expect, actor=actor, reason=reason
+        )
+        return Response(status_code=204, headers={"ETag": etag(claim.version)})
+
+    return await database.write(write)
 
 
 # --- appearances ------------------------------------------------------------------------------
@@ -335,23 +363,26 @@ async def list_appearances(request: Request, entity_id: EntityId) -> Response:
     summary="Record where the claim appeared (a new claim version)",
     responses=responses(ROLE, BODY, ENTITY, 412, 409, ok=ok(201, ETag=ETAG, Location=LOCATION)),
 )
-def add_appearance(
-    session: WriteSessionDep,
+async def add_appearance(
+    database: DatabaseDep,
     actor: CheckerActor,
     expect: OptionalExpectDep,
     entity_id: EntityId,
     appearance_in: AppearanceCreate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    claim, appearance = parts.add_appearance(
-        session, entity_id, appearance_in, expect=expect, actor=actor, reason=reason
-    )
-    return resource_response(
-        AppearancePublic.model_validate(appearance),
-        version=claim.version,
-        status_code=201,
-        headers={"Location": f"/api/v1/claims/{entity_id}/appearances/{appearance.id}"},
-    )
+    def write(session: Session) -> Response:
+        claim, appearance = parts.add_appearance(
+            session, entity_id, appearance_in, expect=expect, actor=actor, reason=reason
+        )
+        return resource_response(
+            AppearancePublic.model_validate(appearance),
+            version=claim.version,
+            status_code=201,
+            headers={"Location": f"/api/v1/claims/{entity_id}/appearances/{appearance.id}"},
+        )
+
+    return await database.write(write)
 
 
 @router.delete(
@@ -360,15 +391,18 @@ def add_appearance(
     summary="Remove an appearance (If-Match: the claim's ETag; reason required)",
     responses=responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=ok(204, ETag=ETAG)),
 )
-def remove_appearance(
-    session: WriteSessionDep,
+async def remove_appearance(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     appearance_id: PartId,
     reason: ReasonQuery,
 ) -> Response:
-    claim = parts.remove_appearance(
-        session, entity_id, appearance_id, expect=expect, actor=actor, reason=reason
-    )
-    return Response(status_code=204, headers={"ETag": etag(claim.version)})
+    def write(session: Session) -> Response:
+        claim = parts.remove_appearance(
+            session, entity_id, appearance_id, expect=expect, actor=actor, reason=reason
+        )
+        return Response(status_code=204, headers={"ETag": etag(claim.version)})
+
+    return await database.write(write)

@@ -1,9 +1,11 @@
 """Engine, sessions and the database handle a request (or a command) works with.
 
 Writes on SQLite open with ``BEGIN IMMEDIATE`` so that two writers never both read a version and
-then race for the lock; on PostgreSQL the services take a row lock instead.
+then race for the lock, and queue for it inside the process (``app.core.sqlite_writer``); on
+PostgreSQL the services take a row lock instead.
 """
 
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -16,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from app.core import sqlite_writer
 from app.core.settings import Settings, get_settings
 from app.tracked.guard import install_bulk_write_guard
 
@@ -39,7 +42,7 @@ def make_engine(url: str | None = None, settings: Settings | None = None) -> Eng
         )
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False},
+            connect_args=sqlite_writer.connect_args(),
             json_serializer=_json_text,
             **pool,
         )
@@ -62,6 +65,8 @@ def _json_text(value: Any) -> str:
 
 
 def _configure_sqlite(engine: Engine, settings: Settings) -> None:
+    writer_lock = sqlite_writer.WriterLock(settings.sqlite_busy_timeout_ms / 1000)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when a transaction begins (see _on_begin).
@@ -78,7 +83,20 @@ def _configure_sqlite(engine: Engine, settings: Settings) -> None:
         options = conn.get_execution_options()
         if options.get(NO_BEGIN, False):
             return
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(BEGIN_IMMEDIATE) else "BEGIN")
+        if not options.get(BEGIN_IMMEDIATE):
+            conn.exec_driver_sql("BEGIN")
+            return
+        # One writer at a time in this process: a queue, not a race (app.core.sqlite_writer).
+        writer: sqlite_writer.WriterAwareConnection = conn.connection.dbapi_connection  # type: ignore[assignment]
+        try:
+            writer.take_turn(writer_lock)
+        except sqlite3.Error as exc:  # answered like any database error (503 when busy)
+            raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            writer.give_turn_back()
+            raise
 
 
 class Database:
@@ -90,7 +108,9 @@ class Database:
     test's writes vanish afterwards.
     """
 
-    def __init__(self, engine: Engine, *, bind: Connection | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, bind: Connection | None = None, settings: Settings | None = None
+    ) -> None:
         self.engine = engine
         self.bind = bind
         self.is_sqlite = engine.dialect.name == "sqlite"
@@ -98,6 +118,36 @@ class Database:
         self._single_read_engine = engine.execution_options(**{NO_BEGIN: True})
         self._sessions = sessionmaker(class_=Session, expire_on_commit=False)
         install_bulk_write_guard(self._sessions)
+        self._group_writer = (
+            sqlite_writer.GroupCommitWriter(
+                self._write_engine.connect,
+                self.session_on,
+                queue_timeout_s=(settings or get_settings()).sqlite_busy_timeout_ms / 1000,
+            )
+            if self.is_sqlite and bind is None
+            else None
+        )
+
+    def close(self) -> None:
+        """Finish queued writes, close every connection."""
+        if self._group_writer is not None:
+            self._group_writer.stop()
+        self.engine.dispose()
+
+    async def write(self, work: Callable[[Session], R]) -> R:
+        """``work(session)`` as one write, from an async handler; the work commits (once).
+
+        SQLite: in the group writer's thread, inside a savepoint of a transaction shared with
+        the writes queued meanwhile, answered after that transaction's COMMIT (one fsync for
+        the group; ``app.core.sqlite_writer``). PostgreSQL (and tests bound to a connection):
+        in the thread pool, on a write session of its own."""
+        if self._group_writer is not None:
+            return await self._group_writer.write(work)
+        return await to_thread.run_sync(self._write_now, work)
+
+    def _write_now(self, work: Callable[[Session], R]) -> R:
+        with self.session(write=True) as session:
+            return work(session)
 
     def session(self, *, write: bool = False) -> Session:
         if self.bind is not None:

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from sqlmodel import Session
 from starlette.responses import Response
 
 from app.auth.dependencies import READER, CheckerActor, EditorActor
@@ -14,10 +15,10 @@ from app.outlets import service
 from app.outlets.models import Outlet, OutletCreate, OutletPublic, OutletQuery, OutletUpdate
 from app.web.dependencies import (
     AsOf,
+    DatabaseDep,
     EntityId,
     OptionalReasonQuery,
     ReasonQuery,
-    WriteSessionDep,
     database_of,
 )
 from app.web.openapi import (
@@ -74,8 +75,11 @@ async def list_outlets(request: Request, query: Annotated[OutletQuery, Query()])
     summary="Create a outlet",
     responses=responses(ROLE, BODY, 409, ok=ok(201, ETag=ETAG, Location=LOCATION)),
 )
-def create_outlet(session: WriteSessionDep, actor: CheckerActor, body: OutletCreate) -> Response:
-    return _outlet(OUTLETS.create(session, body, actor=actor), 201)
+async def create_outlet(database: DatabaseDep, actor: CheckerActor, body: OutletCreate) -> Response:
+    def write(session: Session) -> Response:
+        return _outlet(OUTLETS.create(session, body, actor=actor), 201)
+
+    return await database.write(write)
 
 
 @router.get(
@@ -104,16 +108,19 @@ async def read_outlet(request: Request, entity_id: EntityId, as_of: AsOf = None)
     summary="Change a outlet (If-Match required)",
     responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=WRITTEN),
 )
-def update_outlet(
-    session: WriteSessionDep,
+async def update_outlet(
+    database: DatabaseDep,
     actor: CheckerActor,
     expect: ExpectDep,
     entity_id: EntityId,
     body: OutletUpdate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    outlet = OUTLETS.update(session, entity_id, body, expect=expect, actor=actor, reason=reason)
-    return _outlet(outlet)
+    def write(session: Session) -> Response:
+        outlet = OUTLETS.update(session, entity_id, body, expect=expect, actor=actor, reason=reason)
+        return _outlet(outlet)
+
+    return await database.write(write)
 
 
 @router.delete(
@@ -122,14 +129,19 @@ def update_outlet(
     summary="Delete a outlet (soft; reason required)",
     responses=responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=WRITTEN),
 )
-def delete_outlet(
-    session: WriteSessionDep,
+async def delete_outlet(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     reason: ReasonQuery,
 ) -> Response:
-    return _outlet(OUTLETS.delete(session, entity_id, expect=expect, actor=actor, reason=reason))
+    def write(session: Session) -> Response:
+        return _outlet(
+            OUTLETS.delete(session, entity_id, expect=expect, actor=actor, reason=reason)
+        )
+
+    return await database.write(write)
 
 
 @router.post(
@@ -138,15 +150,18 @@ def delete_outlet(
     summary="Undo the delete of a outlet",
     responses=responses(ROLE, BODY, 404, IF_MATCH, 409, ok=WRITTEN),
 )
-def restore_outlet(
-    session: WriteSessionDep,
+async def restore_outlet(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     body: ReasonIn,
 ) -> Response:
-    outlet = OUTLETS.restore(session, entity_id, expect=expect, actor=actor, reason=body.reason)
-    return _outlet(outlet)
+    def write(session: Session) -> Response:
+        outlet = OUTLETS.restore(session, entity_id, expect=expect, actor=actor, reason=body.reason)
+        return _outlet(outlet)
+
+    return await database.write(write)
 
 
 @router.post(
@@ -155,17 +170,20 @@ def restore_outlet(
     summary="Bring back an earlier version of a outlet",
     responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=WRITTEN),
 )
-def revert_outlet(
-    session: WriteSessionDep,
+async def revert_outlet(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     body: RevertIn,
 ) -> Response:
-    outlet = OUTLETS.revert(
-        session, entity_id, body.to_version, expect=expect, actor=actor, reason=body.reason
-    )
-    return _outlet(outlet)
+    def write(session: Session) -> Response:
+        outlet = OUTLETS.revert(
+            session, entity_id, body.to_version, expect=expect, actor=actor, reason=body.reason
+        )
+        return _outlet(outlet)
+
+    return await database.write(write)
 
 
 router.include_router(history_routes(EntityType.outlet, "outlet"))

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from sqlmodel import Session
 from starlette.responses import Response
 
 from app.auth.dependencies import READER, CheckerActor, EditorActor
@@ -14,10 +15,10 @@ from app.sources import service
 from app.sources.models import Source, SourceCreate, SourcePublic, SourceQuery, SourceUpdate
 from app.web.dependencies import (
     AsOf,
+    DatabaseDep,
     EntityId,
     OptionalReasonQuery,
     ReasonQuery,
-    WriteSessionDep,
     database_of,
 )
 from app.web.openapi import (
@@ -74,8 +75,11 @@ async def list_sources(request: Request, query: Annotated[SourceQuery, Query()])
     summary="Create a source",
     responses=responses(ROLE, BODY, 409, ok=ok(201, ETag=ETAG, Location=LOCATION)),
 )
-def create_source(session: WriteSessionDep, actor: CheckerActor, body: SourceCreate) -> Response:
-    return _source(SOURCES.create(session, body, actor=actor), 201)
+async def create_source(database: DatabaseDep, actor: CheckerActor, body: SourceCreate) -> Response:
+    def write(session: Session) -> Response:
+        return _source(SOURCES.create(session, body, actor=actor), 201)
+
+    return await database.write(write)
 
 
 @router.get(
@@ -104,16 +108,19 @@ async def read_source(request: Request, entity_id: EntityId, as_of: AsOf = None)
     summary="Change a source (If-Match required)",
     responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=WRITTEN),
 )
-def update_source(
-    session: WriteSessionDep,
+async def update_source(
+    database: DatabaseDep,
     actor: CheckerActor,
     expect: ExpectDep,
     entity_id: EntityId,
     body: SourceUpdate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    source = SOURCES.update(session, entity_id, body, expect=expect, actor=actor, reason=reason)
-    return _source(source)
+    def write(session: Session) -> Response:
+        source = SOURCES.update(session, entity_id, body, expect=expect, actor=actor, reason=reason)
+        return _source(source)
+
+    return await database.write(write)
 
 
 @router.delete(
@@ -122,14 +129,19 @@ def update_source(
     summary="Delete a source (soft; reason required)",
     responses=responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=WRITTEN),
 )
-def delete_source(
-    session: WriteSessionDep,
+async def delete_source(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     reason: ReasonQuery,
 ) -> Response:
-    return _source(SOURCES.delete(session, entity_id, expect=expect, actor=actor, reason=reason))
+    def write(session: Session) -> Response:
+        return _source(
+            SOURCES.delete(session, entity_id, expect=expect, actor=actor, reason=reason)
+        )
+
+    return await database.write(write)
 
 
 @router.post(
@@ -138,15 +150,18 @@ def delete_source(
     summary="Undo the delete of a source",
     responses=responses(ROLE, BODY, 404, IF_MATCH, 409, ok=WRITTEN),
 )
-def restore_source(
-    session: WriteSessionDep,
+async def restore_source(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     body: ReasonIn,
 ) -> Response:
-    source = SOURCES.restore(session, entity_id, expect=expect, actor=actor, reason=body.reason)
-    return _source(source)
+    def write(session: Session) -> Response:
+        source = SOURCES.restore(session, entity_id, expect=expect, actor=actor, reason=body.reason)
+        return _source(source)
+
+    return await database.write(write)
 
 
 @router.post(
@@ -155,17 +170,20 @@ def restore_source(
     summary="Bring back an earlier version of a source",
     responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=WRITTEN),
 )
-def revert_source(
-    session: WriteSessionDep,
+async def revert_source(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     body: RevertIn,
 ) -> Response:
-    source = SOURCES.revert(
-        session, entity_id, body.to_version, expect=expect, actor=actor, reason=body.reason
-    )
-    return _source(source)
+    def write(session: Session) -> Response:
+        source = SOURCES.revert(
+            session, entity_id, body.to_version, expect=expect, actor=actor, reason=body.reason
+        )
+        return _source(source)
+
+    return await database.write(write)
 
 
 router.include_router(history_routes(EntityType.source, "source"))

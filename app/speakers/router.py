@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from sqlmodel import Session
 from starlette.responses import Response
 
 from app.auth.dependencies import READER, CheckerActor, EditorActor
@@ -14,10 +15,10 @@ from app.speakers import service
 from app.speakers.models import Speaker, SpeakerCreate, SpeakerPublic, SpeakerQuery, SpeakerUpdate
 from app.web.dependencies import (
     AsOf,
+    DatabaseDep,
     EntityId,
     OptionalReasonQuery,
     ReasonQuery,
-    WriteSessionDep,
     database_of,
 )
 from app.web.openapi import (
@@ -74,8 +75,13 @@ async def list_speakers(request: Request, query: Annotated[SpeakerQuery, Query()
     summary="Create a speaker",
     responses=responses(ROLE, BODY, 409, ok=ok(201, ETag=ETAG, Location=LOCATION)),
 )
-def create_speaker(session: WriteSessionDep, actor: CheckerActor, body: SpeakerCreate) -> Response:
-    return _speaker(SPEAKERS.create(session, body, actor=actor), 201)
+async def create_speaker(
+    database: DatabaseDep, actor: CheckerActor, body: SpeakerCreate
+) -> Response:
+    def write(session: Session) -> Response:
+        return _speaker(SPEAKERS.create(session, body, actor=actor), 201)
+
+    return await database.write(write)
 
 
 @router.get(
@@ -104,16 +110,21 @@ async def read_speaker(request: Request, entity_id: EntityId, as_of: AsOf = None
     summary="Change a speaker (If-Match required)",
     responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=WRITTEN),
 )
-def update_speaker(
-    session: WriteSessionDep,
+async def update_speaker(
+    database: DatabaseDep,
     actor: CheckerActor,
     expect: ExpectDep,
     entity_id: EntityId,
     body: SpeakerUpdate,
     reason: OptionalReasonQuery = None,
 ) -> Response:
-    speaker = SPEAKERS.update(session, entity_id, body, expect=expect, actor=actor, reason=reason)
-    return _speaker(speaker)
+    def write(session: Session) -> Response:
+        speaker = SPEAKERS.update(
+            session, entity_id, body, expect=expect, actor=actor, reason=reason
+        )
+        return _speaker(speaker)
+
+    return await database.write(write)
 
 
 @router.delete(
@@ -122,14 +133,19 @@ def update_speaker(
     summary="Delete a speaker (soft; reason required)",
     responses=responses(ROLE, ENTITY, IF_MATCH, PARAMS, 409, ok=WRITTEN),
 )
-def delete_speaker(
-    session: WriteSessionDep,
+async def delete_speaker(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     reason: ReasonQuery,
 ) -> Response:
-    return _speaker(SPEAKERS.delete(session, entity_id, expect=expect, actor=actor, reason=reason))
+    def write(session: Session) -> Response:
+        return _speaker(
+            SPEAKERS.delete(session, entity_id, expect=expect, actor=actor, reason=reason)
+        )
+
+    return await database.write(write)
 
 
 @router.post(
@@ -138,15 +154,20 @@ def delete_speaker(
     summary="Undo the delete of a speaker",
     responses=responses(ROLE, BODY, 404, IF_MATCH, 409, ok=WRITTEN),
 )
-def restore_speaker(
-    session: WriteSessionDep,
+async def restore_speaker(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     body: ReasonIn,
 ) -> Response:
-    speaker = SPEAKERS.restore(session, entity_id, expect=expect, actor=actor, reason=body.reason)
-    return _speaker(speaker)
+    def write(session: Session) -> Response:
+        speaker = SPEAKERS.restore(
+            session, entity_id, expect=expect, actor=actor, reason=body.reason
+        )
+        return _speaker(speaker)
+
+    return await database.write(write)
 
 
 @router.post(
@@ -155,17 +176,20 @@ def restore_speaker(
     summary="Bring back an earlier version of a speaker",
     responses=responses(ROLE, BODY, ENTITY, IF_MATCH, 409, ok=WRITTEN),
 )
-def revert_speaker(
-    session: WriteSessionDep,
+async def revert_speaker(
+    database: DatabaseDep,
     actor: EditorActor,
     expect: ExpectDep,
     entity_id: EntityId,
     body: RevertIn,
 ) -> Response:
-    speaker = SPEAKERS.revert(
-        session, entity_id, body.to_version, expect=expect, actor=actor, reason=body.reason
-    )
-    return _speaker(speaker)
+    def write(session: Session) -> Response:
+        speaker = SPEAKERS.revert(
+            session, entity_id, body.to_version, expect=expect, actor=actor, reason=body.reason
+        )
+        return _speaker(speaker)
+
+    return await database.write(write)
 
 
 router.include_router(history_routes(EntityType.speaker, "speaker"))

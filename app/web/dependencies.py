@@ -2,15 +2,14 @@
 parameters shared by every tracked entity's routes. (The caller: app/auth/dependencies.py;
 If-Match: app/web/preconditions.py.)
 
-A router reads with ``await database_of(request).read(work)`` in an ``async def`` handler
-(``read_driver`` for GET by id) and writes in a plain ``def`` handler with ``WriteSessionDep``.
+A router reads with ``await database_of(request).read(work)`` (``read_driver`` for GET by id)
+and writes with ``await database.write(work)`` (``DatabaseDep``), both in ``async def``
+handlers: ``work(session)`` calls the service, which commits once.
 """
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Query, Request
-from sqlmodel import Session
 
 from app.core.db import Database
 from app.history.schemas import Reason
@@ -28,14 +27,7 @@ async def get_database(request: Request) -> Database:
     return database_of(request)
 
 
-def get_write_session(request: Request) -> Iterator[Session]:
-    """A write session: BEGIN IMMEDIATE on SQLite. The service commits, once."""
-    with database_of(request).session(write=True) as session:
-        yield session
-
-
 DatabaseDep = Annotated[Database, Depends(get_database)]
-WriteSessionDep = Annotated[Session, Depends(get_write_session)]
 
 EntityId = Annotated[int, Path(ge=1, le=MAX_ID, description="The entity's id.")]
 # A version is an INTEGER column too.
