@@ -5,7 +5,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, FetchedValue, Index, Integer, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -60,6 +60,12 @@ class Revision(SQLModel, table=True):
     schema_version: int
     prev_hash: str | None = Field(default=None, max_length=64)
     hash: str = Field(max_length=64)
+    # The top-level transaction that wrote the row, filled in by the database: on PostgreSQL
+    # its default is pg_current_xact_id(), the change feed's order and watermark (docs/history.md);
+    # on SQLite 0 (one writer at a time: id order is commit order). Not hashed, not public.
+    xact_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=False, server_default=FetchedValue())
+    )
 
 
 class ActorPublic(BaseModel):

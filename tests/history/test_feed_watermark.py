@@ -1,0 +1,164 @@
+"""The change feed's watermark on PostgreSQL, step by step, with real overlapping transactions.
+
+Revision ids are handed out at insert and become visible at commit, in another order; no lock
+orders the writers any more. Each test opens writer transactions on connections of their own,
+stops them at the exact moment that used to need the feed lock (a revision written, not yet
+committed), and reads the feed from a third connection, as a poller would.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import Connection, Engine, text
+from sqlmodel import Session
+
+from app.core.db import Database, make_engine
+from app.history import service as history_service
+from app.history.models import EntityType, Revision
+from app.schema.migrate import upgrade
+from tests import factories
+from tests.conftest import PG_URL, create_pg_database, drop_pg_database
+
+pytestmark = [
+    pytest.mark.postgres_only,
+    pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set CLAIMS_TEST_PG_URL"),
+]
+
+
+@pytest.fixture
+def engine() -> Iterator[Engine]:
+    """A fresh, migrated database of its own: these tests commit for real."""
+    url = create_pg_database(prefix="claims_watermark")
+    try:
+        upgrade(url)
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
+    finally:
+        drop_pg_database(url)
+
+
+@contextmanager
+def writer(engine: Engine) -> Iterator[tuple[Connection, Session]]:
+    """A write transaction the test commits or rolls back itself: the services' commits inside
+    it only release savepoints."""
+    with engine.connect() as conn:
+        conn.begin()
+        with Database(engine, bind=conn).session(write=True) as session:
+            yield conn, session
+
+
+def start_writing(conn: Connection) -> None:
+    """Give the transaction its id now, as an earlier write (a row lock, an import's first
+    rows) would, before it draws any revision id."""
+    conn.execute(text("SELECT pg_current_xact_id()"))
+
+
+def create_claim(session: Session, statement: str) -> int:
+    """A claim through the service; the id of its creation revision."""
+    claim = factories.claim(session, statement=statement)
+    return revision_of(session, claim.id)
+
+
+def revision_of(session: Session, claim_id: int | None) -> int:
+    [revision_id] = session.connection().execute(
+        text("SELECT id FROM revision WHERE entity_type = 'claim' AND entity_id = :id"),
+        {"id": claim_id},
+    )
+    return int(revision_id[0])
+
+
+def committed_claim(engine: Engine, statement: str) -> int:
+    with writer(engine) as (conn, session):
+        revision_id = create_claim(session, statement)
+        conn.commit()
+    return revision_id
+
+
+def feed(engine: Engine, after: int = 0) -> list[int]:
+    """One poll from a connection of its own; the revision ids in the feed's order."""
+    with engine.connect() as conn:
+        page: list[Revision] = history_service.changes_feed(conn, after=after, limit=1_000)
+    return [revision.id for revision in page if revision.id is not None]
+
+
+class TestAnOpenWriterHoldsBackLaterCommits:
+    def test_a_later_commit_waits_for_the_earlier_writer_then_both_arrive(
+        self, engine: Engine
+    ) -> None:
+        seen = committed_claim(engine, "before everything")
+        assert feed(engine) == [seen]
+        with writer(engine) as (slow, slow_session):
+            slow_revision = create_claim(slow_session, "the slow writer")
+            fast_revision = committed_claim(engine, "the fast writer")
+            assert slow_revision < fast_revision
+
+            # Were the fast one shown now, a poller's cursor would pass the slow one's id.
+            assert feed(engine, after=seen) == []
+            slow.commit()
+
+        assert feed(engine, after=seen) == [slow_revision, fast_revision]
+
+    def test_a_writer_that_rolls_back_delays_the_feed_and_loses_nothing(
+        self, engine: Engine
+    ) -> None:
+        with writer(engine) as (abandoned, abandoned_session):
+            start_writing(abandoned)
+            create_claim(abandoned_session, "never committed")
+            committed = committed_claim(engine, "committed meanwhile")
+            assert feed(engine) == []
+            abandoned.rollback()
+
+        assert feed(engine) == [committed]
+
+
+class TestTheOrderIsTheWritersNotTheIds:
+    def test_a_smaller_id_committed_later_comes_after_the_cursor_not_before_it(
+        self, engine: Engine
+    ) -> None:
+        """The trap of filtering in id order: T1 starts first, T2 draws a revision id, T1 draws
+        a greater one and commits, the poller moves its cursor to T1's id; then T2 commits its
+        smaller id. The feed must still hand it out, after T1's."""
+        with writer(engine) as (first, first_session), writer(engine) as (second, second_session):
+            start_writing(first)
+            start_writing(second)
+            second_revision = create_claim(second_session, "drew its id first")
+            first_revision = create_claim(first_session, "drew its id second")
+            assert second_revision < first_revision
+            first.commit()
+
+            page = feed(engine)
+            assert page == [first_revision]
+            cursor = page[-1]
+            second.commit()
+
+        assert feed(engine, after=cursor) == [second_revision]
+        assert feed(engine) == [first_revision, second_revision]
+        # The id order would have put it before the cursor: skipped for good.
+        assert second_revision < cursor
+
+
+class TestTheCursor:
+    def test_an_id_naming_no_revision_stands_for_the_greatest_revision_below_it(
+        self, engine: Engine
+    ) -> None:
+        first = committed_claim(engine, "first")
+        with writer(engine) as (conn, session):
+            gap = create_claim(session, "rolled back: its id is never used")
+            conn.rollback()
+        last = committed_claim(engine, "last")
+        assert first < gap < last
+
+        assert feed(engine, after=0) == [first, last]
+        assert feed(engine, after=gap) == feed(engine, after=first) == [last]
+        assert feed(engine, after=last) == []
+        assert feed(engine, after=last + 1_000) == []
+
+    def test_the_reader_sees_its_own_transactions_revisions(self, engine: Engine) -> None:
+        with writer(engine) as (conn, session):
+            own = create_claim(session, "mine, not yet committed")
+            page = history_service.changes_feed(conn, after=0)
+            assert [revision.id for revision in page] == [own]
+            assert page[0].entity_type is EntityType.claim
+            conn.rollback()
