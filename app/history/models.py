@@ -60,10 +60,11 @@ class Revision(SQLModel, table=True):
     schema_version: int
     prev_hash: str | None = Field(default=None, max_length=64)
     hash: str = Field(max_length=64)
-    # The top-level transaction that wrote the row, filled in by the database: on PostgreSQL
-    # its default is pg_current_xact_id(), the change feed's order and watermark (docs/history.md);
-    # on SQLite 0 (one writer at a time: id order is commit order). Not hashed, not public.
-    xact_id: int | None = Field(
+    # Where the row sorts in the change feed, filled in by the database: on PostgreSQL the
+    # writing transaction's id, or one past the newest completed transaction at insert if greater
+    # (docs/history.md); on SQLite 0 (one writer at a time: id order is commit order).
+    # Not hashed, not public.
+    feed_xid: int | None = Field(
         default=None, sa_column=Column(BigInteger, nullable=False, server_default=FetchedValue())
     )
 

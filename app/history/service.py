@@ -256,14 +256,15 @@ def diff_versions(
 
 
 # PostgreSQL hands out a revision id at insert and makes it visible at commit, in another
-# order. The feed therefore pages in (writing transaction, id) order and shows a revision only
-# once every transaction older than the reader's snapshot has ended (docs/history.md).
+# order. The feed therefore pages in (feed_xid, id) order and shows a revision only once every
+# transaction older than the reader's snapshot has ended (docs/history.md).
 _WATERMARK = sa.literal_column(
     "pg_snapshot_xmin(pg_current_snapshot())::text::bigint", sa.BigInteger
 )
 _OWN_TRANSACTION = sa.literal_column(
     "pg_current_xact_id_if_assigned()::text::bigint", sa.BigInteger
 )
+_NO_BOUND = sa.literal(2**63 - 1, sa.BigInteger)
 
 
 def changes_feed(
@@ -277,8 +278,8 @@ def changes_feed(
     later commit can insert into. One statement, so the watermark and the rows come from one
     snapshot."""
     if conn.dialect.name == "postgresql":
-        statement = _feed_after_watermark(after)
-        order: tuple[Any, ...] = (revision_table.c.xact_id, revision_table.c.id)
+        statement = _feed_below_watermark(after)
+        order: tuple[Any, ...] = (revision_table.c.feed_xid, revision_table.c.id)
     else:  # one writer at a time: id order is commit order
         statement = sa.select(revision_table).where(revision_table.c.id > after)
         order = (revision_table.c.id,)
@@ -288,30 +289,32 @@ def changes_feed(
     return [_revision(row) for row in rows]
 
 
-def _feed_after_watermark(after: int) -> sa.Select[Any]:
+def _feed_below_watermark(after: int) -> sa.Select[Any]:
     """PostgreSQL: the rows after ``after``'s position and below the watermark.
 
-    The position of ``after`` is that of the revision with the greatest id at or below it (the
+    ``after``'s position is that of the revision with the greatest id at or below it (the
     revision itself, for every id the feed hands out); 0, or an id below every revision, is the
-    start. The watermark is the oldest transaction still in flight when the statement's snapshot
-    was taken: every transaction below it has ended, and any still to commit sorts after it.
-    The reader's own transaction's rows are shown too (a transaction sees its own writes).
+    start. The watermark is the oldest transaction still in flight when the statement's
+    snapshot was taken: every transaction below it has ended, and every row still to commit
+    has a ``feed_xid`` at or above it, so it sorts after this page. Inside a transaction that
+    has written (tests read their own writes so), everything from that transaction's id on is
+    shown too: its own revisions among them, which no watermark would reach before its commit.
     """
     cursor = (
-        sa.select(revision_table.c.xact_id, revision_table.c.id)
+        sa.select(revision_table.c.feed_xid, revision_table.c.id)
         .where(revision_table.c.id <= after)
         .order_by(revision_table.c.id.desc())
         .limit(1)
         .cte("feed_cursor")
     )
-    cursor_xact = sa.func.coalesce(sa.select(cursor.c.xact_id).scalar_subquery(), -1)
+    cursor_xid = sa.func.coalesce(sa.select(cursor.c.feed_xid).scalar_subquery(), -1)
     cursor_id = sa.func.coalesce(sa.select(cursor.c.id).scalar_subquery(), 0)
-    own = sa.func.coalesce(_OWN_TRANSACTION, -1)
-    xact = revision_table.c.xact_id
+    feed_xid = revision_table.c.feed_xid
+    # Without a transaction id of its own (every read of the app), the watermark alone: the
+    # bound the index scan stops at.
+    upper = sa.case((_OWN_TRANSACTION.is_(None), _WATERMARK), else_=_NO_BOUND)
     return sa.select(revision_table).where(
-        sa.tuple_(xact, revision_table.c.id) > sa.tuple_(cursor_xact, cursor_id),
-        # The first bound is what the index scan stops at; the second drops the rows of
-        # transactions between the watermark and the reader's own (only when it has one).
-        xact < sa.func.greatest(_WATERMARK, own + 1),
-        sa.or_(xact < _WATERMARK, xact == own),
+        sa.tuple_(feed_xid, revision_table.c.id) > sa.tuple_(cursor_xid, cursor_id),
+        feed_xid < upper,
+        sa.or_(feed_xid < _WATERMARK, feed_xid >= _OWN_TRANSACTION),
     )
