@@ -11,8 +11,9 @@ from app.tables import metadata
 
 config = context.config
 
-# Objects that live only in the database, made by hand in migrations: full-text indexes.
-DATABASE_ONLY = {"claim_fts", "search_vector", "ix_claim_search_vector"}
+# Objects that live only in the database, made by hand in migrations: full-text indexes, and
+# the change feed's PostgreSQL-only index.
+DATABASE_ONLY = {"claim_fts", "search_vector", "ix_claim_search_vector", "ix_revision_feed"}
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:

@@ -5,7 +5,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, FetchedValue, Index, Integer, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -60,6 +60,13 @@ class Revision(SQLModel, table=True):
     schema_version: int
     prev_hash: str | None = Field(default=None, max_length=64)
     hash: str = Field(max_length=64)
+    # Where the row sorts in the change feed, filled in by the database: on PostgreSQL the
+    # writing transaction's id, or one past the newest completed transaction at insert if greater
+    # (docs/history.md); on SQLite 0 (one writer at a time: id order is commit order).
+    # Not hashed, not public.
+    feed_xid: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=False, server_default=FetchedValue())
+    )
 
 
 class ActorPublic(BaseModel):

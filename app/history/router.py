@@ -37,14 +37,20 @@ class ChangesPage(BaseModel):
 @router.get(
     "/changes",
     response_model=ChangesPage,
-    summary="Every revision of every entity in commit order; poll with after=next_after",
+    summary="Every revision of every entity, in an order later commits never insert into; "
+    "poll with after=next_after",
     responses=responses(KEYED, PARAMS, ok=ok(Link=LINK)),
     dependencies=[READER],
 )
 async def changes(
     request: Request,
     after: Annotated[
-        int, Query(ge=0, le=MAX_REVISION_ID, description="The last revision id you saw.")
+        int,
+        Query(
+            ge=0,
+            le=MAX_REVISION_ID,
+            description="The last revision id you saw (next_after); 0 from the start.",
+        ),
     ] = 0,
     entity_type: EntityType | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,

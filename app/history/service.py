@@ -21,10 +21,6 @@ from app.history.hashing import revision_hash
 from app.history.models import SCHEMA_VERSION, EntityType, Revision, RevisionAction
 from app.history.snapshots import diff_snapshots
 
-# Held from the revision insert to the commit on PostgreSQL, so revision ids become visible in
-# the order they were assigned and the change feed never skips one (see docs/history.md).
-FEED_LOCK_KEY = 7_311_942_001
-
 revision_table = Revision.__table__  # type: ignore[attr-defined]
 
 
@@ -57,7 +53,6 @@ def record(
     changes = diff_snapshots(before, after)
     if not changes and action is not RevisionAction.created:
         return None
-    _hold_feed_lock(session.connection())
 
     recorded_at = utcnow()
     if action is RevisionAction.created:
@@ -94,12 +89,6 @@ def record(
     session.add(revision)
     session.flush()
     return revision
-
-
-def _hold_feed_lock(conn: Connection) -> None:
-    """PostgreSQL: taken before a revision is inserted, held to the commit (FEED_LOCK_KEY)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEED_LOCK_KEY})
 
 
 def _revision_values(
@@ -173,7 +162,6 @@ def record_creations(
     hashes, one statement instead of one per entity."""
     if not created:
         return []
-    _hold_feed_lock(conn)
     rows = [
         _revision_values(
             entity_type=entity_type,
@@ -267,6 +255,18 @@ def diff_versions(
     return diff_snapshots(older.snapshot, newer.snapshot)
 
 
+# PostgreSQL hands out a revision id at insert and makes it visible at commit, in another
+# order. The feed therefore pages in (feed_xid, id) order and shows a revision only once every
+# transaction older than the reader's snapshot has ended (docs/history.md).
+_WATERMARK = sa.literal_column(
+    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint", sa.BigInteger
+)
+_OWN_TRANSACTION = sa.literal_column(
+    "pg_current_xact_id_if_assigned()::text::bigint", sa.BigInteger
+)
+_NO_BOUND = sa.literal(2**63 - 1, sa.BigInteger)
+
+
 def changes_feed(
     conn: Connection,
     *,
@@ -274,8 +274,47 @@ def changes_feed(
     entity_type: EntityType | None = None,
     limit: int = 100,
 ) -> list[Revision]:
-    statement = sa.select(revision_table).where(revision_table.c.id > after)
+    """Revisions after the position of revision ``after``, in the feed's order: a page that no
+    later commit can insert into. One statement, so the watermark and the rows come from one
+    snapshot."""
+    if conn.dialect.name == "postgresql":
+        statement = _feed_below_watermark(after)
+        order: tuple[Any, ...] = (revision_table.c.feed_xid, revision_table.c.id)
+    else:  # one writer at a time: id order is commit order
+        statement = sa.select(revision_table).where(revision_table.c.id > after)
+        order = (revision_table.c.id,)
     if entity_type is not None:
         statement = statement.where(revision_table.c.entity_type == entity_type)
-    rows = conn.execute(statement.order_by(revision_table.c.id).limit(limit))
+    rows = conn.execute(statement.order_by(*order).limit(limit))
     return [_revision(row) for row in rows]
+
+
+def _feed_below_watermark(after: int) -> sa.Select[Any]:
+    """PostgreSQL: the rows after ``after``'s position and below the watermark.
+
+    ``after``'s position is that of the revision with the greatest id at or below it (the
+    revision itself, for every id the feed hands out); 0, or an id below every revision, is the
+    start. The watermark is the oldest transaction still in flight when the statement's
+    snapshot was taken: every transaction below it has ended, and every row still to commit
+    has a ``feed_xid`` at or above it, so it sorts after this page. Inside a transaction that
+    has written (tests read their own writes so), everything from that transaction's id on is
+    shown too: its own revisions among them, which no watermark would reach before its commit.
+    """
+    cursor = (
+        sa.select(revision_table.c.feed_xid, revision_table.c.id)
+        .where(revision_table.c.id <= after)
+        .order_by(revision_table.c.id.desc())
+        .limit(1)
+        .cte("feed_cursor")
+    )
+    cursor_xid = sa.func.coalesce(sa.select(cursor.c.feed_xid).scalar_subquery(), -1)
+    cursor_id = sa.func.coalesce(sa.select(cursor.c.id).scalar_subquery(), 0)
+    feed_xid = revision_table.c.feed_xid
+    # Without a transaction id of its own (every read of the app), the watermark alone: the
+    # bound the index scan stops at.
+    upper = sa.case((_OWN_TRANSACTION.is_(None), _WATERMARK), else_=_NO_BOUND)
+    return sa.select(revision_table).where(
+        sa.tuple_(feed_xid, revision_table.c.id) > sa.tuple_(cursor_xid, cursor_id),
+        feed_xid < upper,
+        sa.or_(feed_xid < _WATERMARK, feed_xid >= _OWN_TRANSACTION),
+    )

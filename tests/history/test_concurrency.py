@@ -6,21 +6,31 @@ overlap across processes and database connections. A barrier releases the conten
 together; every loop is bounded in count and in time.
 """
 
-import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from app.schema.migrate import upgrade
 from tests.conftest import PG_URL, create_pg_database, drop_pg_database, new_key_in
+from tests.history.feed_traffic import (
+    CLAIMS,
+    WRITE_SECONDS,
+    FeedReader,
+    WriteLog,
+    assert_the_poller_saw_the_feed,
+    full_feed,
+    http_client,
+    read_feed_while,
+    stall_commits,
+    write_until,
+)
 from tests.servers import Server, running_server
 
 pytestmark = [
@@ -28,15 +38,13 @@ pytestmark = [
     pytest.mark.postgres_only,
     pytest.mark.skipif(
         not PG_URL,
-        reason="needs PostgreSQL: set CLAIMS_TEST_PG_URL (row locks, advisory feed lock, "
+        reason="needs PostgreSQL: set CLAIMS_TEST_PG_URL (row locks, the feed's watermark, "
         "and real servers with several workers sharing one database)",
     ),
 ]
 
-CLAIMS = "/api/v1/claims"
 PROBLEM_JSON = "application/problem+json"
 EDITORS = 20
-HTTP_TIMEOUT = 30.0
 # Upper bound for a whole group of parallel clients; far above what a healthy run takes.
 GROUP_TIMEOUT = 45.0
 
@@ -76,10 +84,6 @@ def naive_server(database_url: str, api_key: str) -> Iterator[Server]:
         database_url, workers=2, env={"CLAIMS_REQUIRE_IF_MATCH": "false"}, api_key=api_key
     ) as running:
         yield running
-
-
-def http_client(server: Server) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, timeout=HTTP_TIMEOUT, headers=server.headers)
 
 
 def create_claim(client: httpx.Client, **fields: Any) -> tuple[int, str]:
@@ -305,139 +309,6 @@ class TestNaiveEditorsWithoutIfMatch:
 
 
 WRITERS = 4
-WRITE_SECONDS = 3.0
-MAX_WRITES_PER_WRITER = 3_000
-CREATE_EVERY = 4  # one create, then three patches, per writer
-FEED_PAGE = 200
-STALL_SECONDS = 0.15
-
-
-@dataclass(slots=True)
-class WriteLog:
-    """What the writers were told: every 201/200 is a revision the feed must carry."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    acknowledged: int = 0
-    in_flight: int = 0
-    most_in_flight: int = 0
-    claim_ids: list[int] = field(default_factory=list)
-
-    def start(self) -> None:
-        with self.lock:
-            self.in_flight += 1
-            self.most_in_flight = max(self.most_in_flight, self.in_flight)
-
-    def finish(self, *, acknowledged: bool, claim_id: int | None = None) -> None:
-        with self.lock:
-            self.in_flight -= 1
-            self.acknowledged += acknowledged
-            if claim_id is not None:
-                self.claim_ids.append(claim_id)
-
-    def some_claim(self, rng: random.Random) -> int | None:
-        with self.lock:
-            return rng.choice(self.claim_ids[-20:]) if self.claim_ids else None
-
-
-def write_until(server: Server, n: int, log: WriteLog, stop: threading.Event) -> int:
-    """Create claims and patch them, as fast as possible, until told to stop; requests made.
-
-    Each writer edits only its own newest claim with the ETag it was given, so every request is
-    expected to succeed: any other answer fails the test.
-    """
-    newest: tuple[int, str] | None = None  # (claim id, its ETag)
-    deadline = time.monotonic() + WRITE_SECONDS + 5
-    made = 0
-    with http_client(server) as client:
-        while not stop.is_set() and made < MAX_WRITES_PER_WRITER and time.monotonic() < deadline:
-            log.start()
-            if newest is None or made % CREATE_EVERY == 0:
-                response = client.post(
-                    CLAIMS, json={"statement": f"writer {n} claim {made}", "topics": ["feed"]}
-                )
-                ok = response.status_code == 201
-            else:
-                response = client.patch(
-                    f"{CLAIMS}/{newest[0]}",
-                    json={"context": f"writer {n} edit {made}"},
-                    headers={"If-Match": newest[1]},
-                )
-                ok = response.status_code == 200
-            made += 1
-            created = response.status_code == 201
-            log.finish(acknowledged=ok, claim_id=response.json()["id"] if created else None)
-            assert ok, response.text
-            newest = (response.json()["id"], response.headers["etag"])
-    return made
-
-
-def stall_commits(database_url: str, log: WriteLog, stop: threading.Event) -> int:
-    """Make some writer transactions slow to commit after their revision id is taken.
-
-    A claim PATCH records its revision (taking the feed lock and a revision id) and only then
-    rewrites the claim's topic rows. Holding those rows locked from outside keeps that writer's
-    transaction open with its id assigned: exactly the moment when a later id could commit first
-    and a poller skip the earlier one, unless the feed lock orders the commits. Returns stalls.
-    """
-    rng = random.Random(7)
-    engine = create_engine(database_url, pool_size=1, max_overflow=0)
-    stalls = 0
-    deadline = time.monotonic() + WRITE_SECONDS + 5
-    try:
-        while not stop.is_set() and time.monotonic() < deadline:
-            claim_id = log.some_claim(rng)
-            if claim_id is not None:
-                with engine.begin() as conn:
-                    conn.execute(
-                        text("SELECT 1 FROM claim_topic WHERE claim_id = :id FOR UPDATE"),
-                        {"id": claim_id},
-                    )
-                    time.sleep(STALL_SECONDS)
-                stalls += 1
-            time.sleep(0.05)
-    finally:
-        engine.dispose()
-    return stalls
-
-
-@dataclass(slots=True)
-class FeedReader:
-    after: int = 0
-    seen: list[int] = field(default_factory=list)
-    polls: int = 0
-
-    def poll(self, client: httpx.Client) -> int:
-        """One page after the last id seen; how many revisions it held."""
-        response = client.get("/api/v1/changes", params={"after": self.after, "limit": FEED_PAGE})
-        assert response.status_code == 200, response.text
-        page = response.json()
-        self.seen.extend(item["id"] for item in page["items"])
-        self.after = page["next_after"]
-        self.polls += 1
-        return len(page["items"])
-
-
-def read_feed_while(server: Server, reader: FeedReader, writing: threading.Event) -> None:
-    """Poll while the writers run, then drain until a page comes back empty."""
-    deadline = time.monotonic() + WRITE_SECONDS + 20
-    with http_client(server) as client:
-        while writing.is_set() and time.monotonic() < deadline:
-            reader.poll(client)
-            time.sleep(0.002)
-        while time.monotonic() < deadline and reader.poll(client) > 0:
-            pass
-
-
-def full_feed(client: httpx.Client) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    after = 0
-    for _ in range(1_000):
-        page = client.get("/api/v1/changes", params={"after": after, "limit": FEED_PAGE}).json()
-        items.extend(page["items"])
-        if not page["items"]:
-            return items
-        after = page["next_after"]
-    raise AssertionError("the feed did not end")
 
 
 class TestChangeFeedUnderConcurrentWriters:
@@ -449,7 +320,7 @@ class TestChangeFeedUnderConcurrentWriters:
         stop, writing = threading.Event(), threading.Event()
         writing.set()
         with ThreadPoolExecutor(max_workers=WRITERS + 2) as pool:
-            reading = pool.submit(read_feed_while, server, reader, writing)
+            reading = pool.submit(read_feed_while, [server], reader, writing, log)
             stalling = pool.submit(stall_commits, database_url, log, stop)
             writers = [pool.submit(write_until, server, n, log, stop) for n in range(WRITERS)]
             time.sleep(WRITE_SECONDS)
@@ -474,60 +345,4 @@ class TestChangeFeedUnderConcurrentWriters:
         assert reader.polls > 10
         # Each create and each patch is one revision; the database holds nothing else.
         assert len(all_ids) == log.acknowledged
-        assert all(a < b for a, b in zip(reader.seen, reader.seen[1:], strict=False)), (
-            "the poller saw an id twice or out of order"
-        )
-        missed = sorted(set(all_ids) - set(reader.seen))
-        assert not missed, f"the poller skipped committed revisions {missed[:20]}"
-        assert reader.seen == all_ids
-        versions: dict[int, list[int]] = {}
-        for item in everything:
-            versions.setdefault(item["entity_id"], []).append(item["version"])
-        assert all(v == list(range(1, len(v) + 1)) for v in versions.values())
-
-
-class TestRowLockAndFeedLockOrder:
-    def test_editing_a_speaker_while_a_claim_cites_it_does_not_deadlock(
-        self, server: Server, database_url: str
-    ) -> None:
-        """Regression: a write holding a speaker's row lock waits for the feed lock, while the
-        feed-lock holder inserts a claim whose foreign-key check needs a key-share lock on that
-        speaker. With FOR UPDATE that deadlocked (PostgreSQL aborted one: 503); the row lock
-        is FOR NO KEY UPDATE, which key-share locks do not conflict with."""
-        from app.history.service import FEED_LOCK_KEY
-
-        with http_client(server) as client:
-            created = client.post("/api/v1/speakers", json={"name": "Yevgeny Prigozhin"})
-            speaker_id, etag = created.json()["id"], created.headers["etag"]
-        replies: dict[str, int] = {}
-
-        def create_claim_citing_speaker() -> None:
-            with http_client(server) as client:
-                body = {"statement": "Wagner holds east Bakhmut.", "speaker_id": speaker_id}
-                replies["create"] = client.post(CLAIMS, json=body).status_code
-
-        def edit_speaker() -> None:
-            with http_client(server) as client:
-                replies["edit"] = client.patch(
-                    f"/api/v1/speakers/{speaker_id}",
-                    json={"role": "Founder of the Wagner Group"},
-                    headers={"If-Match": etag},
-                ).status_code
-
-        engine = create_engine(database_url)
-        try:
-            with engine.connect() as holder:
-                # Hold the feed lock so both writes queue behind it in a known order.
-                holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_LOCK_KEY})
-                creator = threading.Thread(target=create_claim_citing_speaker)
-                creator.start()
-                time.sleep(0.5)
-                editor = threading.Thread(target=edit_speaker)
-                editor.start()
-                time.sleep(0.5)
-                holder.commit()
-                creator.join(GROUP_TIMEOUT)
-                editor.join(GROUP_TIMEOUT)
-        finally:
-            engine.dispose()
-        assert replies == {"create": 201, "edit": 200}
+        assert_the_poller_saw_the_feed(reader, everything)
