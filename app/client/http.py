@@ -145,7 +145,7 @@ class ClaimTrackerClient(ClientCore):
     def iter_changes(
         self, after: int = 0, *, entity_type: str | None = None, follow: bool = False
     ) -> Iterator[dict[str, Any]]:
-        """Revisions in commit order from ``after``; with ``follow``, poll for new ones."""
+        """Revisions in the feed's order from ``after``; with ``follow``, poll for new ones."""
         return self._walk(self._change_pages(after, entity_type, follow))
 
     # --- imports and exports ------------------------------------------------------------------
@@ -308,7 +308,7 @@ class AsyncClaimTrackerClient(ClientCore):
     def iter_changes(
         self, after: int = 0, *, entity_type: str | None = None, follow: bool = False
     ) -> AsyncIterator[dict[str, Any]]:
-        """Revisions in commit order from ``after``; with ``follow``, poll for new ones."""
+        """Revisions in the feed's order from ``after``; with ``follow``, poll for new ones."""
         return self._walk(self._change_pages(after, entity_type, follow))
 
     # --- imports and exports ------------------------------------------------------------------

@@ -15,7 +15,7 @@ ADD COLUMN (no batch table copy), so the revision table's guard triggers stay in
 
 Revision ID: 3c7d2e9a41f6
 Revises: 5e1f0a7c2b94
-Create Date: 2026-12-07 09:00:00
+Create Date: 2026-11-30 12:40:00
 """
 
 from collections.abc import Sequence
