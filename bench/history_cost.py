@@ -288,10 +288,13 @@ def render(all_costs: list[Costs]) -> str:
         "### Write cost of recording history",
         "",
         f"{TIMED_UPDATES:,} updates per arm, interleaved in blocks of {BLOCK}, each in its own "
-        "session and transaction. *With*: `update_claim` (load with row lock, snapshots "
-        "before/after with their evidence and appearance queries, revision insert and hash, "
-        "topic re-sync, on PostgreSQL the feed's advisory lock). *Without*: the same load and "
-        "the same fields set, version bumped by hand, `session.add(claim); session.commit()`.",
+        "session and transaction. *With*: `update_claim` (the claim loaded with a row lock "
+        "and, in the same statement, the evidence and appearances its snapshot lists; the "
+        "snapshot after the change built from what the transaction holds; the revision "
+        "and its hash; the changed fields, version and head hash in one UPDATE; the topic "
+        "index only when topics change; on PostgreSQL whatever the ledger takes to keep the "
+        "feed in order). *Without*: the same load and the same fields set, version bumped by "
+        "hand, `session.add(claim); session.commit()`.",
         "",
         "| backend | creates/s (service) | with history µs/update | without µs/update | "
         "ratio with/without | SQL statements per update with / without |",

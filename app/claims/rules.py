@@ -9,9 +9,10 @@ database.
 """
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Table
 from sqlmodel import Session, col
 
 from app.auth.actor import Actor, Role
@@ -21,6 +22,7 @@ from app.core.base import utcnow
 from app.outlets.models import Outlet
 from app.sources.models import Source
 from app.speakers.models import Speaker
+from app.tracked.ids import next_id
 from app.vocabulary.claim import MAX_APPEARANCES
 from app.vocabulary.enums import ClaimStatus, ReviewState
 
@@ -185,19 +187,35 @@ def check_appearance_count(count: int) -> None:
 # --- references ---------------------------------------------------------------------------------
 
 
-def check_references(session: Session, values: dict[str, Any]) -> None:
-    """Every speaker, outlet or source ``values`` names exists and is not deleted."""
-    for field, model in REFERENCED.items():
-        if field in values:
-            _require_live(session, model, values[field], field)
+@overload
+def check_references(session: Session, values: dict[str, Any]) -> None: ...
+@overload
+def check_references(session: Session, values: dict[str, Any], *, reserve_id_of: Table) -> int: ...
+def check_references(
+    session: Session, values: dict[str, Any], *, reserve_id_of: Table | None = None
+) -> int | None:
+    """Every speaker, outlet or source ``values`` names exists and is not deleted: one
+    statement for them all, none when it names none. With ``reserve_id_of``, the same
+    statement reserves the id of the row about to be inserted there, and returns it."""
+    named = {field: values[field] for field in REFERENCED if values.get(field) is not None}
+    conn = session.connection()
+    columns: list[ColumnElement[Any]] = [
+        _liveness(REFERENCED[field], entity_id) for field, entity_id in named.items()
+    ]
+    if reserve_id_of is not None:
+        columns.append(next_id(reserve_id_of, conn.dialect.name))
+    if not columns:
+        return None
+    row = conn.execute(sa.select(*columns)).one()
+    for (field, entity_id), live in zip(named.items(), row, strict=False):
+        if not live:
+            raise reference_missing(field, entity_id, deleted=live is not None)
+    return int(row[-1]) if reserve_id_of is not None else None
 
 
-def _require_live(session: Session, model: type[Any], entity_id: int | None, field: str) -> None:
-    if entity_id is None:
-        return
-    found = session.get(model, entity_id)
-    if found is None or found.deleted_at is not None:
-        raise reference_missing(field, entity_id, deleted=found is not None)
+def _liveness(model: type[Any], entity_id: int) -> sa.ScalarSelect[Any]:
+    """True for a live entity, False for a deleted one, NULL when there is none."""
+    return sa.select(model.deleted_at.is_(None)).where(model.id == entity_id).scalar_subquery()
 
 
 def require_known(live: dict[str, dict[int, bool]], field: str, entity_id: int | None) -> None:

@@ -11,8 +11,10 @@ status change. The rules themselves are in rules.py; evidence and appearances in
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert
-from sqlmodel import Session, col, select
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, delete, insert
+from sqlmodel import Session, col
 
 from app.auth.actor import Actor
 from app.claims import rules, settlement
@@ -27,17 +29,19 @@ from app.claims.models import (
     StatusChange,
 )
 from app.history.models import EntityType, RevisionAction
-from app.tracked.lookup import load_for_write
+from app.tracked.lookup import load_with_for_write
 from app.tracked.rows import Row
 from app.tracked.service import TrackedService
 from app.tracked.values import plain_snapshot
 from app.tracked.versions import Expected
 
-# The fields of a claim's evidence and appearances its snapshot holds.
-EVIDENCE_FIELDS = ("id", "title", "stance", "url", "source_id", "note", "added_by")
+# The fields of a claim's evidence and appearances its snapshot holds, in the models' order
+# (the order ``model_dump`` gives them, so the stored JSON text is the same as it always was).
+EVIDENCE_FIELDS = ("id", "url", "source_id", "title", "stance", "note", "added_by")
 APPEARANCE_FIELDS = ("id", "source_id", "role", "quote")
 # The fields a verdict is made of: a write that sets any of them meets the verdict rules.
 VERDICT_FIELDS = frozenset({"status", "verdict", "review", "reviewed_at"})
+claim_table = Claim.__table__  # type: ignore[attr-defined]
 topic_table = ClaimTopic.__table__  # type: ignore[attr-defined]
 PartT = TypeVar("PartT")
 
@@ -53,14 +57,32 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
 
     def snapshot(self, session: Session, entity: Claim) -> dict[str, Any]:
         """The claim as history records it: its fields plus its evidence and appearances."""
-        data = plain_snapshot(entity)
-        data["evidence"] = []
-        data["appearances"] = []
         if entity.id is None:
-            return data
-        data["evidence"] = _parts(session, Evidence, entity.id, EVIDENCE_FIELDS)
-        data["appearances"] = _parts(session, Appearance, entity.id, APPEARANCE_FIELDS)
-        return data
+            return self.snapshot_after(session, entity, {})
+        conn = session.connection()
+        columns = _parts_columns(conn.dialect.name, sa.literal(entity.id))
+        parts = conn.execute(sa.select(*columns)).one()
+        return _with_parts(entity, parts[0], parts[1])
+
+    def snapshot_after(
+        self, session: Session, entity: Claim, before: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A change of the claim's fields leaves its evidence and appearances as they were."""
+        return {
+            **plain_snapshot(entity),
+            "evidence": before.get("evidence", []),
+            "appearances": before.get("appearances", []),
+        }
+
+    def load_for_change(
+        self, session: Session, entity_id: int, *, allow_deleted: bool = False
+    ) -> tuple[Claim, dict[str, Any]]:
+        """The claim and its evidence and appearances in one statement."""
+        columns = _parts_columns(session.connection().dialect.name, claim_table.c.id)
+        claim, parts = load_with_for_write(
+            session, Claim, entity_id, *columns, allow_deleted=allow_deleted
+        )
+        return claim, _with_parts(claim, *parts)
 
     def normalize(self, values: dict[str, Any], current: Claim | None) -> dict[str, Any]:
         if "topics" in values:
@@ -71,6 +93,10 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
         """The speaker, outlet and source named must exist and be live."""
         rules.check_references(session, values)
 
+    def check_new(self, session: Session, values: dict[str, Any]) -> int:
+        """The references and the new claim's id in one statement."""
+        return rules.check_references(session, values, reserve_id_of=claim_table)
+
     def check_rules(self, session: Session, entity: Claim | None, values: dict[str, Any]) -> None:
         """The verdict rules, for a write that sets verdict fields (a revert: a PATCH cannot,
         and a status change checks them itself in ``set_status``)."""
@@ -78,13 +104,21 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
             rules.check_status_rules(session, entity, values)
 
     def after_change(self, session: Session, entity: Claim, before: dict[str, Any] | None) -> None:
-        """Rewrite the claim's rows in the topic index, unless its topics did not change."""
+        """Keep the topic index in step: delete the topics the claim lost, insert the ones it
+        gained (nothing at all when its topics did not change, no DELETE on a create)."""
         assert entity.id is not None
-        if before is not None and before["topics"] == entity.topics:
-            return
-        session.exec(delete(topic_table).where(topic_table.c.claim_id == entity.id))
-        session.add_all(ClaimTopic(claim_id=entity.id, topic=topic) for topic in entity.topics)
-        session.flush()
+        old = set(before["topics"]) if before is not None else set()
+        new = set(entity.topics)
+        conn = session.connection()
+        if old - new:
+            conn.execute(
+                delete(topic_table).where(
+                    topic_table.c.claim_id == entity.id, topic_table.c.topic.in_(old - new)
+                )
+            )
+        gained = [topic for topic in entity.topics if topic not in old]
+        if gained:
+            conn.execute(insert(topic_table), [{"claim_id": entity.id, "topic": t} for t in gained])
 
     def after_create_many(self, session: Session, rows: Sequence[Row]) -> None:
         """The topic index of claims written as rows: one INSERT for them all."""
@@ -107,12 +141,12 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
     ) -> Claim:
         """A verdict, a review move, or both (DESIGN.md, "Verification status and review").
         Who may make it is checked before the If-Match."""
-        claim = load_for_write(session, Claim, claim_id)
+        claim, before = self.load_for_change(session, claim_id)
         rules.check_status_permission(claim, change, actor)
         expect.check(claim.version)
         values = rules.status_change_values(claim, change)
-        rules.check_status_rules(session, claim, values)
-        if self._change(session, claim, values, actor=actor, reason=change.reason):
+        rules.check_verdict_rules(claim, values, lambda: len(before["evidence"]))
+        if self._change(session, claim, values, before=before, actor=actor, reason=change.reason):
             session.commit()
         return claim
 
@@ -129,8 +163,7 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
         """Change the claim's evidence or appearances (``mutate`` does) as one revision of
         the claim; a change of evidence under a settled verdict reopens its review. A change
         that changes nothing records and commits nothing."""
-        claim = self._load(session, claim_id, expect=expect)
-        before = self.snapshot(session, claim)
+        claim, before = self._load(session, claim_id, expect=expect)
         result = mutate(claim)
         session.flush()
         after = self.snapshot(session, claim)
@@ -140,7 +173,7 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
             if reopen:
                 for field, value in reopen.items():
                     setattr(claim, field, value)
-                after = self.snapshot(session, claim)
+                after = self.snapshot_after(session, claim, after)
         if self._record_change(session, claim, before, after=after, actor=actor, reason=reason):
             session.commit()
         return claim, result
@@ -174,17 +207,44 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
         )
 
 
-def _parts(
-    session: Session,
+def _parts_columns(dialect: str, claim_id: ColumnElement[Any]) -> list[ColumnElement[str]]:
+    """A claim's evidence and its appearances, each as one JSON text (a list of rows of
+    EVIDENCE_FIELDS / APPEARANCE_FIELDS), read in the statement that reads the claim."""
+    return [
+        _as_json_text(dialect, model, fields, claim_id)
+        for model, fields in ((Evidence, EVIDENCE_FIELDS), (Appearance, APPEARANCE_FIELDS))
+    ]
+
+
+def _as_json_text(
+    dialect: str,
     model: type[Evidence] | type[Appearance],
-    claim_id: int,
     fields: tuple[str, ...],
-) -> list[dict[str, Any]]:
-    """A claim's evidence or appearances as its snapshot holds them, oldest first."""
-    items = session.exec(
-        select(model).where(col(model.claim_id) == claim_id).order_by(col(model.id))
-    )
-    return [item.model_dump(mode="json", include=set(fields)) for item in items]
+    claim_id: ColumnElement[Any],
+) -> ColumnElement[str]:
+    columns = [getattr(model, field) for field in fields]
+    rows: ColumnElement[str]
+    if dialect == "postgresql":
+        aggregate = sa.cast(sa.func.json_agg(sa.func.json_build_array(*columns)), sa.Text)
+        rows = sa.func.coalesce(aggregate, sa.literal_column("'[]'"))
+    else:
+        rows = sa.func.json_group_array(sa.func.json_array(*columns))
+    return sa.select(rows).where(col(model.claim_id) == claim_id).scalar_subquery()
+
+
+def _with_parts(claim: Claim, evidence: str, appearances: str) -> dict[str, Any]:
+    """The claim's snapshot from its fields and its parts as ``_parts_columns`` read them:
+    the values ``model_dump(mode="json")`` of each part gives, oldest first."""
+    return {
+        **plain_snapshot(claim),
+        "evidence": _rows(evidence, EVIDENCE_FIELDS),
+        "appearances": _rows(appearances, APPEARANCE_FIELDS),
+    }
+
+
+def _rows(text: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    # Sorted here: neither database promises the order in which an aggregate sees its rows.
+    return [dict(zip(fields, row, strict=True)) for row in sorted(orjson.loads(text))]
 
 
 CLAIMS = ClaimService()

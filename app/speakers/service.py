@@ -68,12 +68,15 @@ class SpeakerService(TrackedService[Speaker, SpeakerCreate, SpeakerUpdate]):
     def after_change(
         self, session: Session, entity: Speaker, before: dict[str, Any] | None
     ) -> None:
-        """Rewrite the speaker's rows in the alias index."""
+        """Rewrite the speaker's rows in the alias index when its name or aliases changed
+        (no DELETE on a create: there is nothing to delete)."""
         assert entity.id is not None
-        session.exec(delete(alias_table).where(alias_table.c.speaker_id == entity.id))
+        if before is not None:
+            if (before["name"], before["aliases"]) == (entity.name, entity.aliases):
+                return
+            session.exec(delete(alias_table).where(alias_table.c.speaker_id == entity.id))
         rows = _alias_rows(entity.id, entity.name, entity.aliases)
-        session.add_all(SpeakerAlias(**row) for row in rows)
-        session.flush()
+        session.connection().execute(insert(alias_table), rows)
 
     def after_create_many(self, session: Session, rows: Sequence[Row]) -> None:
         index = [

@@ -1,9 +1,11 @@
 """Finding a tracked entity for a read or a write: the one 404/410 rule."""
 
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement
+from sqlmodel import Session
 
 from app.core import errors
 from app.tracked.models import TrackedT
@@ -39,11 +41,30 @@ def load_for_write(
     session: Session, model: type[TrackedT], entity_id: int, *, allow_deleted: bool = False
 ) -> TrackedT:
     """Load a row for a write; on PostgreSQL with a row lock (SQLite holds BEGIN IMMEDIATE)."""
+    return load_with_for_write(session, model, entity_id, allow_deleted=allow_deleted)[0]
+
+
+def load_with_for_write(
+    session: Session,
+    model: type[TrackedT],
+    entity_id: int,
+    *columns: ColumnElement[Any],
+    allow_deleted: bool = False,
+) -> tuple[TrackedT, tuple[Any, ...]]:
+    """``load_for_write`` that also reads ``columns`` (correlated to the row, e.g. its parts
+    as JSON) in the same statement; returns the entity and their values."""
     # FOR NO KEY UPDATE: it still serialises writers of this row, but does not conflict with
-    # the key-share locks foreign-key checks take (a claim citing this speaker).
-    statement = select(model).where(model.id == entity_id).with_for_update(key_share=True)  # type: ignore[attr-defined]
-    entity = session.exec(statement).first()
-    return require_present(
+    # the key-share locks foreign-key checks take (a claim citing this speaker). OF the
+    # entity's table only: the columns' subqueries lock nothing.
+    statement = (
+        sa.select(model, *columns)
+        .where(model.id == entity_id)  # type: ignore[attr-defined]
+        .with_for_update(key_share=True, of=model)
+    )
+    # Rows, not scalars: sqlalchemy's select (sqlmodel's overloads do not list it).
+    row = session.exec(statement).first()  # type: ignore[call-overload]
+    entity: TrackedT | None = row[0] if row is not None else None
+    found = require_present(
         entity,
         model.__tablename__,  # type: ignore[arg-type]
         entity_id,
@@ -51,3 +72,4 @@ def load_for_write(
         allow_deleted=allow_deleted,
         writing=True,
     )
+    return found, tuple(row[1:])

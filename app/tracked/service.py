@@ -10,6 +10,13 @@ than one thing in a transaction.
 A subclass sets the class attributes and overrides only the hooks it needs:
 
 - ``snapshot(session, entity)``: the entity as its revisions record it.
+- ``snapshot_after(session, entity, before)``: the same once a change of the entity's own
+  fields is applied, from the snapshot before it, without reading again what the
+  transaction already holds (a claim's evidence and appearances).
+- ``load_for_change(session, entity_id, allow_deleted=...)``: the entity row-locked for a
+  write and its snapshot before the change, in as few statements as it can (a claim: one).
+- ``check_new(session, values)``: ``check_request`` for a create, and the id the new entity
+  will get (its creation revision names it), in one statement where it can.
 - ``normalize(values, current)``: stored values from requested ones (``current`` is None on
   create), e.g. speakers' aliases kept distinct.
 - ``check_request(session, values)``: refuse requested values on their own (references that
@@ -32,6 +39,7 @@ from app.core.base import utcnow
 from app.history import service as history_service
 from app.history.models import EntityType, RevisionAction
 from app.tracked import rows as batch_rows
+from app.tracked.ids import reserve_id
 from app.tracked.lookup import load_for_write
 from app.tracked.models import Tracked
 from app.tracked.rows import Row
@@ -57,11 +65,26 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
     def snapshot(self, session: Session, entity: ModelT) -> dict[str, Any]:
         return plain_snapshot(entity)
 
+    def snapshot_after(
+        self, session: Session, entity: ModelT, before: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self.snapshot(session, entity)
+
+    def load_for_change(
+        self, session: Session, entity_id: int, *, allow_deleted: bool = False
+    ) -> tuple[ModelT, dict[str, Any]]:
+        entity = load_for_write(session, self.model, entity_id, allow_deleted=allow_deleted)
+        return entity, self.snapshot(session, entity)
+
     def normalize(self, values: dict[str, Any], current: ModelT | None) -> dict[str, Any]:
         return values
 
     def check_request(self, session: Session, values: dict[str, Any]) -> None:
         return None
+
+    def check_new(self, session: Session, values: dict[str, Any]) -> int:
+        self.check_request(session, values)
+        return reserve_id(session, self.model.__table__)  # type: ignore[attr-defined]
 
     def check_rules(self, session: Session, entity: ModelT | None, values: dict[str, Any]) -> None:
         return None
@@ -79,9 +102,10 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
         self, session: Session, data: CreateT, *, actor: Actor, reason: str | None = None
     ) -> ModelT:
         values = self.normalize(data.model_dump(), None)
-        self.check_request(session, values)
+        entity_id = self.check_new(session, values)
         self.check_rules(session, None, values)
         entity = self.model.model_validate(values)
+        entity.id = entity_id
         self._record_creation(session, entity, actor=actor, reason=reason)
         self.after_change(session, entity, None)
         session.commit()
@@ -100,10 +124,9 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
         """A PATCH: the fields ``data`` sets."""
         requested = changed_fields(data, not_null=self.not_null)
         self.check_request(session, requested)
-        entity = self._load(session, entity_id, expect=expect)
+        entity, before = self._load(session, entity_id, expect=expect)
         values = self.normalize(requested, entity)
         self.check_rules(session, entity, values)
-        before = self.snapshot(session, entity)
         if self._change(session, entity, values, before=before, actor=actor, reason=reason):
             self.after_change(session, entity, before)
             session.commit()
@@ -119,12 +142,13 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
         reason: str | None,
     ) -> ModelT:
         """A soft delete (reason required); the entity and its history stay readable."""
-        entity = self._load(session, entity_id, expect=expect)
+        entity, before = self._load(session, entity_id, expect=expect)
         reason = require_reason(reason, "delete")
         self._change(
             session,
             entity,
             {"deleted_at": utcnow()},
+            before=before,
             actor=actor,
             reason=reason,
             action=RevisionAction.deleted,
@@ -142,12 +166,13 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
         reason: str | None,
     ) -> ModelT:
         """Undo a delete (reason required); restoring a live entity changes nothing."""
-        entity = self._load(session, entity_id, expect=expect, allow_deleted=True)
+        entity, before = self._load(session, entity_id, expect=expect, allow_deleted=True)
         reason = require_reason(reason, "restore")
         if entity.deleted_at is not None and self._change(
             session,
             entity,
             {"deleted_at": None},
+            before=before,
             actor=actor,
             reason=reason,
             action=RevisionAction.restored,
@@ -166,7 +191,7 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
         reason: str | None,
     ) -> ModelT:
         """Bring back the editable values of an earlier version (reason required)."""
-        entity = self._load(session, entity_id, expect=expect)
+        entity, before = self._load(session, entity_id, expect=expect)
         reason = require_reason(reason, "revert")
         values = reverted_values(
             session.connection(),
@@ -177,7 +202,6 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
         )
         self.check_request(session, values)
         self.check_rules(session, entity, values)
-        before = self.snapshot(session, entity)
         if self._change(
             session,
             entity,
@@ -225,26 +249,35 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
 
     def _load(
         self, session: Session, entity_id: int, *, expect: Expected, allow_deleted: bool = False
-    ) -> ModelT:
-        """The entity, row-locked for the write, at the version the caller expects."""
-        entity = load_for_write(session, self.model, entity_id, allow_deleted=allow_deleted)
+    ) -> tuple[ModelT, dict[str, Any]]:
+        """The entity, row-locked for the write, at the version the caller expects, and its
+        snapshot before the change."""
+        entity, before = self.load_for_change(session, entity_id, allow_deleted=allow_deleted)
         expect.check(entity.version)
-        return entity
+        return entity, before
 
     def _record_creation(
         self, session: Session, entity: ModelT, *, actor: Actor, reason: str | None
     ) -> None:
-        """Insert a new entity with its version-1 revision."""
-        history_service.record(
-            session,
-            entity,
+        """Insert a new entity (its id already reserved) with its version-1 revision: the
+        revision first, hashed with the id, then the entity with its head hash, each in one
+        INSERT. The ledger's batch twin of ``record`` writes the same revision ``record``
+        would, byte for byte."""
+        entity_id = entity.id  # type: ignore[attr-defined]
+        assert isinstance(entity_id, int), "create reserves the id first"
+        recorded_at = utcnow()
+        (entity.head_hash,) = history_service.record_creations(
+            session.connection(),
             entity_type=self.entity_type,
-            action=RevisionAction.created,
-            before={},
-            after=self.snapshot(session, entity),
+            created=[(entity_id, self.snapshot_after(session, entity, {}))],
+            recorded_at=recorded_at,
             actor=actor,
             reason=reason,
         )
+        entity.version = 1
+        entity.created_at = entity.updated_at = recorded_at
+        session.add(entity)
+        session.flush()
 
     def _change(
         self,
@@ -259,7 +292,10 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
         before: dict[str, Any] | None = None,
     ) -> bool:
         """Set ``values`` and record the revision; False (and nothing recorded) when the
-        snapshot did not change. ``before``: the snapshot already taken, if any."""
+        snapshot did not change. ``before``: the snapshot already taken, if any.
+
+        Nothing is read between setting the values and the ledger's flush, so the changed
+        fields, the version and the head hash go out in one UPDATE."""
         if before is None:
             before = self.snapshot(session, entity)
         for field, value in values.items():
@@ -272,6 +308,7 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
             reason=reason,
             action=action,
             reverted_to=reverted_to,
+            after=self.snapshot_after(session, entity, before),
         )
 
     def _record_change(
