@@ -1,14 +1,16 @@
 """Reading claims: the filtered, searchable list, and a claim's evidence and appearances."""
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, text
 
-from app.claims.models import Appearance, Claim, ClaimQuery, ClaimTopic, Evidence
+from app.claims.models import Appearance, Claim, ClaimPublic, ClaimQuery, ClaimTopic, Evidence
 from app.core import errors
-from app.core.paging import fetch_page, pick_sort, sort_keys
+from app.core.pages import Condition, KeysetList
+from app.core.paging import sort_keys
 from app.core.rowjson import RowJson
 from app.tracked.lookup import require_present
 
@@ -16,62 +18,93 @@ claim_table = Claim.__table__  # type: ignore[attr-defined]
 topic_table = ClaimTopic.__table__  # type: ignore[attr-defined]
 evidence_table = Evidence.__table__  # type: ignore[attr-defined]
 appearance_table = Appearance.__table__  # type: ignore[attr-defined]
-ROWS = RowJson(claim_table)
+ROWS = RowJson(claim_table, ClaimPublic.model_fields)
 SORTS = sort_keys(
     claim_table.c.id,
     {"claimed_at": claim_table.c.claimed_at, "updated_at": claim_table.c.updated_at},
 )
 
 
-def list_claims(conn: Connection, query: ClaimQuery) -> tuple[Sequence[Any], str | None]:
-    sort = pick_sort(SORTS, query.sort)
-    c = claim_table.c
-    statement = ROWS.select(conn.dialect.name).where(c.deleted_at.is_(None))
-    for column, value in (
-        (c.status, query.status),
-        (c.review, query.review),
-        (c.speaker_id, query.speaker_id),
-        (c.outlet_id, query.outlet_id),
-        (c.language, query.language),
-    ):
-        if value is not None:
-            statement = statement.where(column == value)
-    if query.topic is not None:
-        # IN, not a correlated EXISTS: SQLite then starts from the (topic, claim_id) index.
-        tagged = sa.select(topic_table.c.claim_id).where(
-            topic_table.c.topic == query.topic.strip().lower()
+def _compare(column: Any, compare: Callable[[Any, Any], Any], name: str) -> Condition:
+    """``column <compare> :name``, the value bound with the column's type."""
+    return lambda _dialect: compare(column, sa.bindparam(name, type_=column.type))
+
+
+def _equals(column: Any, name: str) -> Condition:
+    return _compare(column, operator.eq, name)
+
+
+def _tagged(_dialect: str) -> Any:
+    # IN, not a correlated EXISTS: SQLite then starts from the (topic, claim_id) index.
+    tagged = sa.select(topic_table.c.claim_id).where(
+        topic_table.c.topic == sa.bindparam("topic", type_=topic_table.c.topic.type)
+    )
+    return claim_table.c.id.in_(tagged)
+
+
+def _matches(dialect: str) -> Any:
+    """Full-text match: FTS5 on SQLite, a tsvector with the 'simple' configuration on PostgreSQL
+    (claims come in many languages, so no stemming). The value: ``_search_value``."""
+    if dialect == "sqlite":
+        return text("claim.id IN (SELECT rowid FROM claim_fts WHERE claim_fts MATCH :q)")
+    return text("claim.search_vector @@ plainto_tsquery('simple', :q)")
+
+
+def _search_value(dialect: str, q: str) -> str:
+    if dialect == "sqlite":
+        query = fts5_query(q)
+        if not query:
+            raise errors.BadRequest("q must contain a word.", field="q")
+        return query
+    return q
+
+
+_c = claim_table.c
+CLAIMS = KeysetList(
+    ROWS,
+    SORTS,
+    {
+        "status": _equals(_c.status, "status"),
+        "review": _equals(_c.review, "review"),
+        "speaker_id": _equals(_c.speaker_id, "speaker_id"),
+        "outlet_id": _equals(_c.outlet_id, "outlet_id"),
+        "language": _equals(_c.language, "language"),
+        "topic": _tagged,
+        "claimed_after": _compare(_c.claimed_at, operator.ge, "claimed_after"),
+        "claimed_before": _compare(_c.claimed_at, operator.lt, "claimed_before"),
+        "updated_since": _compare(_c.updated_at, operator.ge, "updated_since"),
+        "q": _matches,
+    },
+)
+
+
+def list_claims(conn: Connection, query: ClaimQuery) -> tuple[list[tuple[Any, ...]], str | None]:
+    """A page of live claims (rows of ``ROWS``, in its column order) and the next cursor: one
+    statement (two on a nullable sort whose page reaches the claims without a value)."""
+    filters: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("status", query.status),
+            ("review", query.review),
+            ("speaker_id", query.speaker_id),
+            ("outlet_id", query.outlet_id),
+            ("language", query.language),
+            ("topic", query.topic.strip().lower() if query.topic is not None else None),
+            ("claimed_after", query.claimed_after),
+            ("claimed_before", query.claimed_before),
+            ("updated_since", query.updated_since),
         )
-        statement = statement.where(c.id.in_(tagged))
-    if query.claimed_after is not None:
-        statement = statement.where(c.claimed_at >= query.claimed_after)
-    if query.claimed_before is not None:
-        statement = statement.where(c.claimed_at < query.claimed_before)
-    if query.updated_since is not None:
-        statement = statement.where(c.updated_at >= query.updated_since)
+        if value is not None
+    }
     if query.q is not None and query.q.strip():
-        statement = statement.where(_matches(conn, query.q))
-    return fetch_page(conn, statement, sort, query.cursor, query.limit)
+        filters["q"] = _search_value(conn.dialect.name, query.q)
+    return CLAIMS.page(conn, filters, query.sort, query.cursor, query.limit)
 
 
 def fts5_query(text: str) -> str:
     """Every word of the user's text as a quoted FTS5 string: no operator gets through."""
     words = [word.replace('"', '""') for word in text.split()]
     return " ".join(f'"{word}"' for word in words if word.strip('"'))
-
-
-def _matches(conn: Connection, q: str) -> Any:
-    """Full-text match: FTS5 on SQLite, a tsvector with the 'simple' configuration on PostgreSQL
-    (claims come in many languages, so no stemming)."""
-    if conn.dialect.name == "sqlite":
-        query = fts5_query(q)
-        if not query:
-            raise errors.BadRequest("q must contain a word.", field="q")
-        return text(
-            "claim.id IN (SELECT rowid FROM claim_fts WHERE claim_fts MATCH :fts_query)"
-        ).bindparams(fts_query=query)
-    return text("claim.search_vector @@ plainto_tsquery('simple', :ts_query)").bindparams(
-        ts_query=q
-    )
 
 
 # The two reads below (the claim's check, then its list) share no snapshot on SQLite (see

@@ -4,7 +4,7 @@ The SQL part only (which columns, computed how, and the precompiled by-id statem
 responses are built on the web side (app/web/responses.py).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -71,13 +71,17 @@ class RowJson:
 
     DIALECTS = {"sqlite": sqlite_dialect(), "postgresql": postgresql_dialect()}  # type: ignore[no-untyped-call]
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, order: Iterable[str] | None = None) -> None:
+        """``order``: the Public model's fields, so that the JSON keys come in the order the
+        model writes them (the table's column order otherwise)."""
         self.table = table
-        self.json_keys = tuple(c.name for c in table.columns if isinstance(c.type, JSON))
+        columns = [table.c[name] for name in order] if order else list(table.columns)
+        self.keys = tuple(column.name for column in columns)  # the select's order
+        self.json_keys = tuple(c.name for c in columns if isinstance(c.type, JSON))
         self._columns: dict[str, Any] = {}
         for name, dialect in self.DIALECTS.items():
             parts = []
-            for column in table.columns:
+            for column in columns:
                 expression = _json_ready(column, name).compile(
                     dialect=dialect, compile_kwargs={"literal_binds": True}
                 )
@@ -107,11 +111,10 @@ class RowJson:
         """``by_id`` straight from the driver (``Database.fetch_one``): the hottest read."""
         return database.fetch_one(*self._by_id(database.engine.dialect, entity_id))
 
-    def as_dicts(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
-        """Rows as {column: value}, JSON columns as orjson fragments (their stored text)."""
-        if not rows:
-            return []
-        keys = rows[0]._fields  # once per page: Row._fields builds a new tuple each time
+    def as_dicts(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Rows of ``select`` (in its column order) as {column: value}, JSON columns as
+        orjson fragments (their stored text)."""
+        keys = self.keys
         items = [dict(zip(keys, row, strict=True)) for row in rows]
         for item in items:
             self.as_json_ready(item)

@@ -225,7 +225,7 @@ def _claim_pages(database: Database, query: ExportQuery) -> Iterator[tuple[list[
             )
             claims = []
             for row in rows:
-                claim = dict(row._mapping)
+                claim = dict(zip(claims_queries.ROWS.keys, row, strict=True))
                 claim["topics"] = orjson.loads(claim["topics"])
                 claims.append(claim)
             related = _page_related(conn, claims) if claims else {}

@@ -6,7 +6,6 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import Row
 from starlette.datastructures import URL
 from starlette.responses import Response
 
@@ -76,10 +75,10 @@ def row_response(rows: RowJson, item: dict[str, Any]) -> Response:
 
 
 def rows_page_response(
-    rows: RowJson, url: URL, page: Sequence[Row[Any]], next_cursor: str | None
+    rows: RowJson, url: URL, page: Sequence[Sequence[Any]], next_cursor: str | None
 ) -> Response:
     """``{"items": [...], "next_cursor": ...}`` plus ``Link: <next>; rel="next"``, for rows
-    selected with ``RowJson.select``."""
+    selected with ``RowJson.select`` (SQLAlchemy rows or the driver's tuples)."""
     body = orjson.dumps(
         {"items": rows.as_dicts(page), "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z
     )
