@@ -10,6 +10,8 @@ still meet at SQLite's own lock (``busy_timeout``).
 """
 
 import asyncio
+import contextvars
+import logging
 import queue
 import sqlite3
 import threading
@@ -97,6 +99,8 @@ def connect_args() -> dict[str, Any]:
 
 MAX_GROUP = 64
 
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 
 
@@ -104,6 +108,8 @@ T = TypeVar("T")
 class _Job:
     work: Callable[[Session], Any]
     future: "Future[Any]"
+    # The caller's context variables (request id, log bindings) travel with its work.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
     queued_at: float = field(default_factory=time.monotonic)
 
 
@@ -156,7 +162,10 @@ class GroupCommitWriter:
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
-            self._run_group(job)
+            try:
+                self._run_group(job)
+            except Exception:  # a bug here must not leave every later write waiting forever
+                log.exception("the SQLite group writer failed a group")
 
     def _next(self) -> _Job | None:
         """The next queued job that has not waited too long, or None when the queue is empty
@@ -219,7 +228,7 @@ class GroupCommitWriter:
     def _run_job(self, conn: Connection, job: _Job) -> Any:
         session = self._session_on(conn)
         try:
-            result = job.work(session)
+            result = job.context.run(job.work, session)
         except BaseException as exc:
             return _Failure(exc)
         finally:

@@ -7,6 +7,7 @@ keeps concurrent writers apart.
 """
 
 import asyncio
+import contextvars
 import sqlite3
 import threading
 import time
@@ -211,3 +212,17 @@ def test_a_write_that_waited_past_the_timeout_fails_as_a_busy_database(tmp_path:
     database.close()
     assert answers[0] == 0
     assert isinstance(answers[1], WriterQueueTimeout)
+
+
+REQUEST = contextvars.ContextVar[str]("request")
+
+
+def test_the_work_sees_its_callers_context_variables(items: Database) -> None:
+    async def one(name: str) -> str:
+        REQUEST.set(name)
+        return await items.write(lambda _session: REQUEST.get())
+
+    async def main() -> list[str]:
+        return await asyncio.gather(*(one(f"request-{n}") for n in range(20)))
+
+    assert asyncio.run(main()) == [f"request-{n}" for n in range(20)]
