@@ -3,7 +3,7 @@ parameters shared by every tracked entity's routes. (The caller: app/auth/depend
 If-Match: app/web/preconditions.py.)
 
 A router reads with ``await database_of(request).read(work)`` in an ``async def`` handler
-(``read_driver`` for GET by id) and writes in a plain ``def`` handler with ``WriteSessionDep``.
+(``fetch_one`` for GET by id) and writes in a plain ``def`` handler with ``WriteSessionDep``.
 """
 
 from collections.abc import Iterator
