@@ -8,8 +8,10 @@ the reserved slots and what other clients hold now), with a margin, and logged.
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger("app.db")
@@ -52,8 +54,13 @@ MIN_PER_PROCESS = 2
 
 
 def libpq_url(url: str) -> str:
-    """A SQLAlchemy ``postgresql+psycopg://`` URL as libpq takes it."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """A SQLAlchemy ``postgresql+psycopg://`` URL as a libpq connection string, its query
+    options (``?options=-c lock_timeout=200``, ``sslmode``...) included as SQLAlchemy passes
+    them to psycopg (rendered back as a URL, a space would arrive as ``+``)."""
+    parsed = make_url(url)
+    options: dict[str, Any] = parsed.translate_connect_args(username="user", database="dbname")
+    options.update(parsed.query)
+    return make_conninfo("", **options)
 
 
 def read_server_connections(url: str, *, timeout_seconds: int = 5) -> ServerConnections:
