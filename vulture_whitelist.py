@@ -27,3 +27,6 @@ CLI_ACTOR  # the in-process tool's actor: bench/ and tests/ write with it
 
 # The typed client's public API (scripts use it; the CLI calls only some of it).
 get_claim, iter_claims, iter_speakers, iter_changes, AsyncClaimTrackerClient
+
+# Database.fetch_all: the async driver read for list pages (issue 11), tested in tests/core.
+fetch_all

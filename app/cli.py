@@ -40,21 +40,45 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (CLAIMS_PORT).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (CLAIMS_WORKERS).")] = None,
 ) -> None:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn. On PostgreSQL the worker processes share one connection
+    budget (CLAIMS_DB_MAX_CONNECTIONS, derived here once when unset)."""
     import uvicorn
 
     from app.core.settings import get_settings
 
     settings = get_settings()
+    workers = workers or settings.workers
+    share_connection_budget(workers)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers or settings.workers,
+        workers=workers,
         log_level=settings.log_level,
         proxy_headers=False,
     )
+
+
+def share_connection_budget(workers: int) -> None:
+    """Tell the worker processes (through their environment) how many they are and, on
+    PostgreSQL, the service's connection budget: derived once here, before any worker holds a
+    connection, so that no worker counts another's pool as "held by other clients"."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from app.core.budget import derive_budget
+    from app.core.settings import get_settings
+
+    os.environ["CLAIMS_WORKERS"] = str(workers)
+    get_settings.cache_clear()
+    settings = get_settings()
+    postgres = make_url(settings.database_url).get_backend_name() == "postgresql"
+    if postgres and settings.db_max_connections is None:
+        budget = derive_budget(settings.database_url, workers=workers)
+        os.environ["CLAIMS_DB_MAX_CONNECTIONS"] = str(budget)
+        get_settings.cache_clear()
 
 
 @cli.command()

@@ -1,17 +1,21 @@
 """The application factory."""
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.auth.ratelimit import make_rate_limits
 from app.auth.router import router as keys_router
 from app.claims.router import router as claims_router
+from app.core.budget import derive_budget, per_process, plan_pools
 from app.core.db import Database, make_engine
 from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
@@ -48,6 +52,23 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
+async def open_database(settings: Settings) -> Database:
+    """This process's database. On PostgreSQL its pools share this process's part of the
+    connection budget (``app.core.budget``); the async read pool serves GET by id."""
+    if make_url(settings.database_url).get_backend_name() != "postgresql":
+        return Database(make_engine(settings=settings), settings=settings)
+    total = settings.db_max_connections
+    if total is None:  # `claimtracker serve` derives it once for all its workers
+        total = await to_thread.run_sync(
+            lambda: derive_budget(settings.database_url, workers=settings.workers)
+        )
+    plan = plan_pools(per_process(total, settings.workers), pool_size=settings.pool_size)
+    logging.getLogger("app.db").info("connections of this process: %s", plan)
+    database = Database(make_engine(settings=settings, plan=plan), settings=settings)
+    await database.open_read_pool(size=plan.async_pool_size, settings=settings)
+    return database
+
+
 class ClaimTrackerApp(FastAPI):
     """FastAPI with the request id and the security headers outside Starlette's 500 handler,
     so that an unexpected error's answer carries them too."""
@@ -62,15 +83,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = database is None
-        app.state.database = database or Database(make_engine(settings=settings), settings=settings)
-        if owned:
-            tune_garbage_collector()
+        if database is not None:
+            app.state.database = database
+            yield
+            return
+        app.state.database = await open_database(settings)
+        tune_garbage_collector()
         try:
             yield
         finally:
-            if owned:
-                app.state.database.close()
+            await app.state.database.close()
 
     app = ClaimTrackerApp(
         title="Claim tracker",

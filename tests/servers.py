@@ -72,19 +72,24 @@ def running_server(
     cwd: Path = ROOT,
     attempts: int = 3,
     api_key: str | None = None,
+    via_cli: bool = False,
 ) -> Iterator[Server]:
     """Start uvicorn against ``database_url``, wait for /healthz, yield it, then stop it.
 
     ``env`` holds extra CLAIMS_* settings; ``api_key`` (made in that database by the caller)
     travels with the yielded Server for its clients to send. A port lost to another process
     between choosing it and binding it is retried on a new port, up to ``attempts`` times.
+    ``via_cli`` starts ``claimtracker serve`` instead (it shares the connection budget among
+    its workers), as an operator would.
     """
     with tempfile.TemporaryDirectory(prefix="claims-server-") as tmp:
         log_path = Path(tmp) / "server.log"
         for attempt in range(1, attempts + 1):
             port = free_port()
             with log_path.open("wb") as log:
-                process = _spawn(port, workers, server_env(database_url, env), cwd, log)
+                process = _spawn(
+                    port, workers, server_env(database_url, env), cwd, log, via_cli=via_cli
+                )
                 try:
                     server = Server(f"http://{HOST}:{port}", process.pid, log_path, api_key)
                     try:
@@ -100,23 +105,21 @@ def running_server(
 
 
 def _spawn(
-    port: int, workers: int, env: dict[str, str], cwd: Path, log: IO[bytes]
+    port: int,
+    workers: int,
+    env: dict[str, str],
+    cwd: Path,
+    log: IO[bytes],
+    *,
+    via_cli: bool = False,
 ) -> "subprocess.Popen[bytes]":
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:create_app",
-        "--factory",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-    ]
+    if via_cli:
+        command = [sys.executable, "-m", "app.cli", "serve"]
+        env = {**env, "CLAIMS_LOG_LEVEL": "warning"}
+    else:
+        command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
+        command += ["--log-level", "warning"]
+    command += ["--host", HOST, "--port", str(port), "--workers", str(workers)]
     # Its own session, so stopping it can reach the worker processes and nothing else.
     return subprocess.Popen(
         command,

@@ -124,7 +124,7 @@ async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) 
             )
         )
     # The hottest read: driver SQL, the row straight to JSON.
-    row = await database.read_driver(lambda db: queries.ROWS.fetch_by_id(db, entity_id))
+    row = await queries.ROWS.fetch_by_id(database, entity_id)
     found = require_present(
         row, "claim", entity_id, deleted_at=row["deleted_at"] if row is not None else None
     )

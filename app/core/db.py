@@ -11,7 +11,9 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import orjson
+import psycopg
 from anyio import to_thread
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -19,6 +21,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from app.core import sqlite_writer
+from app.core.budget import PoolPlan, libpq_url
 from app.core.settings import Settings, get_settings
 from app.tracked.guard import install_bulk_write_guard
 
@@ -29,7 +32,11 @@ BEGIN_IMMEDIATE = "claims_begin_immediate"
 NO_BEGIN = "claims_no_begin"
 
 
-def make_engine(url: str | None = None, settings: Settings | None = None) -> Engine:
+def make_engine(
+    url: str | None = None, settings: Settings | None = None, *, plan: PoolPlan | None = None
+) -> Engine:
+    """The engine; on PostgreSQL its pool and overflow come from ``plan`` (this process's
+    share of the connection budget, ``app.core.budget``) when given."""
     settings = settings or get_settings()
     url = url or settings.database_url
     parsed = make_url(url)
@@ -50,13 +57,22 @@ def make_engine(url: str | None = None, settings: Settings | None = None) -> Eng
         return engine
     # No pool_pre_ping: it costs a round trip per request; a dead connection surfaces as a 503
     # and is replaced, and pool_recycle retires connections before servers time them out.
+    # A wait for a connection is bounded: past it, sqlalchemy.exc.TimeoutError answers 503.
     return create_engine(
         url,
-        pool_size=settings.pool_size,
-        max_overflow=settings.pool_size // 2,
+        pool_size=plan.sync_pool_size if plan else settings.pool_size,
+        max_overflow=plan.sync_max_overflow if plan else settings.pool_size // 2,
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_recycle=1800,
         json_serializer=_json_text,
+        connect_args=driver_options(settings),
     )
+
+
+def driver_options(settings: Settings) -> dict[str, Any]:
+    """psycopg's connection options. Behind a transaction pooler (PgBouncer before 1.21 keeps
+    no prepared statements across its server connections) psycopg must prepare nothing."""
+    return {"prepare_threshold": None} if settings.db_pooler else {}
 
 
 def _json_text(value: Any) -> str:
@@ -127,12 +143,7 @@ class Database:
             if self.is_sqlite and bind is None
             else None
         )
-
-    def close(self) -> None:
-        """Finish queued writes, close every connection."""
-        if self._group_writer is not None:
-            self._group_writer.stop()
-        self.engine.dispose()
+        self._read_pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
 
     async def write(self, work: Callable[[Session], R]) -> R:
         """``work(session)`` as one write, from an async handler; the work commits (once).
@@ -149,6 +160,35 @@ class Database:
         with self.session(write=True) as session:
             return work(session)
 
+    async def open_read_pool(self, *, size: int, settings: Settings) -> None:
+        """Open the async read pool (PostgreSQL only, and not with a test ``bind``): the
+        driver reads (``fetch_one``, ``fetch_all``) then run on the event loop, no thread
+        hop. Connections are made in the background, so a database that is down at start-up
+        only makes requests answer 503."""
+        if self.is_sqlite or self.bind is not None or self._read_pool is not None:
+            return
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+            libpq_url(self.engine.url.render_as_string(hide_password=False)),
+            min_size=1,
+            max_size=size,
+            timeout=settings.db_pool_timeout_seconds,
+            # Autocommit: a read is one statement, with no BEGIN and ROLLBACK round trips.
+            kwargs={"autocommit": True, **driver_options(settings)},
+            open=False,
+            name="claims-reads",
+        )
+        await pool.open(wait=False)
+        self._read_pool = pool
+
+    async def close(self) -> None:
+        """Finish queued writes, close the read pool, dispose of the engine's connections."""
+        if self._group_writer is not None:
+            await to_thread.run_sync(self._group_writer.stop)
+        if self._read_pool is not None:
+            await self._read_pool.close()
+            self._read_pool = None
+        self.engine.dispose()
+
     def session(self, *, write: bool = False) -> Session:
         if self.bind is not None:
             return self.session_on(self.bind)
@@ -164,9 +204,10 @@ class Database:
     # The trade-off, once: a short read on SQLite takes well under a millisecond, far less than
     # the thread-pool hop FastAPI makes for a plain ``def`` handler (PERFORMANCE.md), so it runs
     # inline on the event loop. A network database must never block the loop: on PostgreSQL
-    # the same work runs in the thread pool. The work must be short (a page, one entity, its
-    # history); a long one (the verifier) asks for ``snapshot=True`` and runs in the thread
-    # pool on both backends.
+    # the same work runs in the thread pool, unless it is one statement of driver SQL
+    # (``fetch_one``, ``fetch_all``), which the async read pool runs on the loop itself. The
+    # work must be short (a page, one entity, its history); a long one (the verifier) asks for
+    # ``snapshot=True`` and runs in the thread pool on both backends.
 
     async def read(self, work: Callable[[Connection], R], *, snapshot: bool = False) -> R:
         """``work(conn)`` on a read connection. Without ``snapshot``, no transaction is begun
@@ -178,12 +219,6 @@ class Database:
         if self.is_sqlite:
             return self._read(work)
         return await to_thread.run_sync(self._read, work)
-
-    async def read_driver(self, work: Callable[["Database"], R]) -> R:
-        """``read`` for the hottest path, GET by id: ``work`` reads through ``fetch_one``."""
-        if self.is_sqlite:
-            return work(self)
-        return await to_thread.run_sync(work, self)
 
     def _read(self, work: Callable[[Connection], R]) -> R:
         with self.read_connection(single_statement=True) as conn:
@@ -209,37 +244,110 @@ class Database:
                 conn.execution_options(isolation_level="REPEATABLE READ")
             yield conn
 
-    def fetch_one(
+    def check_reachable(self) -> None:
+        """One round trip on a pooled connection: raises what a read would meet (refused, too
+        many clients, pool timeout). For a stream, whose 200 is sent before its first row."""
+        with self.read_connection(single_statement=True) as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+    async def fetch_one(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any]
     ) -> dict[str, Any] | None:
         """One row of ONE statement in the dialect's own SQL, as {column: value}, read with the
-        driver's cursor. For the hottest reads: SQLAlchemy's Connection and Result took about
-        55 of the 75 µs of a by-id read on SQLite; this takes about 18. No transaction is
-        begun (SQLite runs in autocommit: the statement is its own snapshot); driver errors
-        are wrapped as SQLAlchemy's, so they answer like any other database error."""
-        if self.bind is not None:
-            return self._fetch_one(self.bind.connection.dbapi_connection, sql, params)
+        driver's cursor: the hottest reads (GET by id). SQLAlchemy's Connection and Result took
+        about 55 of the 75 µs of a by-id read on SQLite; this takes about 18. No transaction is
+        begun (the statement is its own snapshot). On PostgreSQL it reads through the async
+        pool, on SQLite inline (a sub-millisecond read costs less than a thread hop); driver
+        errors are wrapped as SQLAlchemy's, so they answer like any other database error."""
+        rows = await self._fetch(sql, params, one=True)
+        return rows[0] if rows else None
+
+    async def fetch_all(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Every row of ONE statement, as ``fetch_one`` reads one."""
+        return await self._fetch(sql, params, one=False)
+
+    async def _fetch(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any], *, one: bool
+    ) -> list[dict[str, Any]]:
+        if self.bind is not None:  # a test's transaction: read inside it, as everything does
+            return self._fetch_sync(self.bind.connection.dbapi_connection, sql, params, one)
+        if self._read_pool is not None:
+            return await self._fetch_async(self._read_pool, sql, params, one)
+        if self.is_sqlite:
+            return self._fetch_pooled(sql, params, one)
+        # PostgreSQL without an open read pool (a command, a test's app): the thread pool.
+        return await to_thread.run_sync(self._fetch_pooled, sql, params, one)
+
+    @staticmethod
+    async def _fetch_async(
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]],
+        sql: str,
+        params: Sequence[Any] | Mapping[str, Any],
+        one: bool,
+    ) -> list[dict[str, Any]]:
+        try:
+            async with pool.connection() as conn:
+                cursor = await conn.execute(sql, params)
+                if one:
+                    row = await cursor.fetchone()
+                    rows = [] if row is None else [row]
+                else:
+                    rows = await cursor.fetchall()
+                names = _COLUMN_NAMES.get(sql) or _column_names(cursor, sql)
+        except psycopg.Error as exc:  # PoolTimeout included: it is an OperationalError
+            raise DBAPIError.instance(sql, params, exc, psycopg.Error) from exc
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def _fetch_pooled(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any], one: bool
+    ) -> list[dict[str, Any]]:
         connection = self.engine.raw_connection()
         try:
-            return self._fetch_one(connection.dbapi_connection, sql, params)
+            return self._fetch_sync(connection.dbapi_connection, sql, params, one)
         finally:
             connection.close()
 
-    def _fetch_one(
-        self, dbapi_connection: Any, sql: str, params: Sequence[Any] | Mapping[str, Any]
-    ) -> dict[str, Any] | None:
+    def _fetch_sync(
+        self,
+        dbapi_connection: Any,
+        sql: str,
+        params: Sequence[Any] | Mapping[str, Any],
+        one: bool,
+    ) -> list[dict[str, Any]]:
         driver = self.engine.dialect.loaded_dbapi
         try:
             cursor = dbapi_connection.cursor()
             try:
                 cursor.execute(sql, params)
-                row = cursor.fetchone()
+                if one:
+                    row = cursor.fetchone()
+                    rows = [] if row is None else [row]
+                else:
+                    rows = cursor.fetchall()
                 names = [column[0] for column in cursor.description or ()]
             finally:
                 cursor.close()
         except driver.Error as exc:
             raise DBAPIError.instance(sql, params, exc, driver.Error) from exc
-        return None if row is None else dict(zip(names, row, strict=True))
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+# The column names of each statement ``fetch_one``/``fetch_all`` ran on the async pool: the
+# statements are the app's own constants, and ``cursor.description`` builds a Column object per
+# column per call (a fifth of the driver's CPU on a by-id read, cProfile).
+_COLUMN_NAMES: dict[str, tuple[str, ...]] = {}
+
+
+def _column_names(cursor: psycopg.AsyncCursor[Any], sql: str) -> tuple[str, ...]:
+    result = cursor.pgresult
+    if result is None:
+        return ()
+    names = tuple((result.fname(i) or b"").decode() for i in range(result.nfields))
+    if len(_COLUMN_NAMES) < 1000:  # bounded, whatever SQL a caller sends
+        _COLUMN_NAMES[sql] = names
+    return names
 
 
 def in_chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:

@@ -107,9 +107,10 @@ class RowJson:
     def by_id(self, conn: Connection, entity_id: int) -> Row[Any] | None:
         return conn.exec_driver_sql(*self._by_id(conn.dialect, entity_id)).first()
 
-    def fetch_by_id(self, database: Database, entity_id: int) -> dict[str, Any] | None:
-        """``by_id`` straight from the driver (``Database.fetch_one``): the hottest read."""
-        return database.fetch_one(*self._by_id(database.engine.dialect, entity_id))
+    async def fetch_by_id(self, database: Database, entity_id: int) -> dict[str, Any] | None:
+        """``by_id`` straight from the driver (``Database.fetch_one``): the hottest read, on
+        the event loop (PostgreSQL's async pool, SQLite inline)."""
+        return await database.fetch_one(*self._by_id(database.engine.dialect, entity_id))
 
     def as_dicts(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         """Rows of ``select`` (in its column order) as {column: value}, JSON columns as

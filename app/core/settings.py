@@ -29,6 +29,27 @@ class Settings(BaseSettings):
         le=500,
         description="Database connections kept per process; match the expected concurrency.",
     )
+    db_max_connections: int | None = Field(
+        default=None,
+        ge=2,
+        le=100_000,
+        description="PostgreSQL connections the whole service may hold, shared equally by the "
+        "worker processes (each divides its share between the write pool and the async read "
+        "pool). Unset: derived at start-up from the server's max_connections less what other "
+        "clients hold, with a 25% margin, and logged.",
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long a request waits for a pooled connection before it answers 503 "
+        "with Retry-After.",
+    )
+    db_pooler: bool = Field(
+        default=False,
+        description="The PostgreSQL URL is a transaction pooler (PgBouncer, pool_mode="
+        "transaction): no server-side prepared statements. Migrations should bypass it.",
+    )
     sqlite_busy_timeout_ms: int = Field(
         default=15_000, ge=0, description="How long a SQLite writer waits for the write lock."
     )

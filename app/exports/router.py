@@ -35,6 +35,7 @@ def _base_url(request: Request) -> str:
 )
 def export_claims(request: Request, query: Annotated[service.ExportQuery, Query()]) -> Response:
     service.check_query(query)
+    database_of(request).check_reachable()  # fails as 503 now, not after the stream's 200
     extension = {"ndjson": "ndjson", "csv": "csv", "claimreview": "jsonld"}[query.format]
     return StreamingResponse(
         service.stream_export(

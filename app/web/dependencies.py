@@ -2,7 +2,7 @@
 parameters shared by every tracked entity's routes. (The caller: app/auth/dependencies.py;
 If-Match: app/web/preconditions.py.)
 
-A router reads with ``await database_of(request).read(work)`` (``read_driver`` for GET by id)
+A router reads with ``await database_of(request).read(work)`` (``fetch_one`` for GET by id)
 and writes with ``await database.write(work)`` (``DatabaseDep``), both in ``async def``
 handlers: ``work(session)`` calls the service, which commits once.
 """

@@ -11,10 +11,12 @@ from http import HTTPStatus
 from typing import Any
 
 import orjson
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import iter_route_contexts
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -186,15 +188,34 @@ async def _stale_data(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _operational_error(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable: %s", exc)
+# Every way the database can fail to serve a request that says nothing about the request
+# itself: it refused or dropped the connection, it has too many clients, no pooled connection
+# came free within CLAIMS_DB_POOL_TIMEOUT_SECONDS, a lock or statement timed out, a
+# serialization failure or deadlock chose this transaction. One answer for all: 503 with
+# Retry-After, so a client's retry policy can tell overload from a bug. (Writes are safe to
+# retry: If-Match and Idempotency-Key keep a retried write from applying twice.)
+DATABASE_UNAVAILABLE = (
+    OperationalError,  # SQLAlchemy's wrap of the driver's, lock and serialization errors too
+    InterfaceError,  # the connection was closed under us
+    PoolTimeout,  # the engine's pool wait ran out
+    psycopg.OperationalError,  # the driver's own, should one ever arrive unwrapped
+)
+RETRY_AFTER_SECONDS = 1
+
+
+def database_unavailable_response(request: Request | None = None) -> Response:
     return problem_response(
         503,
         slug="database-unavailable",
-        detail="The database is busy or unreachable.",
+        detail="The database is busy or unreachable; retry after a moment.",
         request=request,
-        headers={"Retry-After": "1"},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else exc)
+    return database_unavailable_response(request)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -210,5 +231,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(StaleDataError, _stale_data)
-    app.add_exception_handler(OperationalError, _operational_error)
+    for database_error in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(database_error, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

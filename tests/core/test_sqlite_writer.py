@@ -130,7 +130,7 @@ def items(tmp_path: Path) -> Iterator[Database]:
         conn.execute(text("CREATE TABLE item (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"))
     database = Database(engine)
     yield database
-    database.close()
+    asyncio.run(database.close())
 
 
 def _stored(database: Database) -> list[int]:
@@ -209,7 +209,7 @@ def test_a_write_that_waited_past_the_timeout_fails_as_a_busy_database(tmp_path:
         return await asyncio.gather(first, database.write(_insert(1)), return_exceptions=True)
 
     answers = asyncio.run(main())
-    database.close()
+    asyncio.run(database.close())
     assert answers[0] == 0
     assert isinstance(answers[1], WriterQueueTimeout)
 
