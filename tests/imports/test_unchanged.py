@@ -1,6 +1,7 @@
 """The unchanged records of a batch, compared in bulk (app/imports/unchanged.py), both backends:
 a re-run writes nothing at all and reads in a few statements, and a batch mixing unchanged and
-changed records answers exactly what the record path answers."""
+changed records answers exactly what the record path answers. And the importer's wait for a
+batch, which a slow answer turns into a retry and a 409."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +13,9 @@ from sqlalchemy import event, func
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
+from app.client import importer
 from app.core.db import Database
+from app.core.settings import Settings
 from app.history.models import Revision
 from app.imports import unchanged
 
@@ -158,3 +161,11 @@ def test_a_deleted_speaker_is_left_to_the_record_path(client: TestClient) -> Non
     summary = post(client, [first], on_error="skip")
     assert counts(summary) == (0, 0, 0, 1)
     assert summary["errors"][0]["type"] == "reference_missing"
+
+
+def test_the_importer_waits_longer_for_bigger_batches() -> None:
+    """A batch the client gives up on is retried and answered 409 while it still runs: the
+    wait grows with the batch, from the client's usual 30 s at the default size."""
+    assert importer.batch_timeout(500) == 30.0
+    largest = Settings.model_fields["import_max_records"].default
+    assert importer.batch_timeout(largest) >= largest * 0.02
