@@ -173,10 +173,8 @@ def _plan_new_claim(batch: Batch, record: ImportRecord) -> claims_batch.NewClaim
     rated = records.needs_editor(record, None)
     if rated and not batch.actor.role.at_least(Role.editor):
         raise records.verdict_forbidden(batch.actor)
-    # The record's values were validated by the very types ClaimCreate declares
-    # (app.vocabulary.claim); validating them again would give the same values, slowly.
     return claims_batch.NewClaim(
-        claim=ClaimCreate.model_construct(**records.claim_values(record)),
+        claim=ClaimCreate.model_validate(records.claim_values(record)),
         evidence=list(records.new_evidence(record, set())),
         status=records.status_change(record, batch.reason) if rated else None,
     )
