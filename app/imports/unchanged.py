@@ -85,7 +85,7 @@ def find_unchanged(batch: Batch, candidates: Sequence[tuple[int, ImportRecord]])
     unchanged: set[int] = set()
     for index, record in candidates:
         try:
-            if _is_unchanged(batch, stored, record):
+            if _is_unchanged(stored, record):
                 unchanged.add(index)
         except (_Undecided, ValidationError, errors.AppError):
             continue
@@ -184,7 +184,7 @@ def _outlets_by_name(conn: sa.Connection, names: list[str]) -> dict[str, int]:
 # --- one record, compared -------------------------------------------------------------------------
 
 
-def _is_unchanged(batch: Batch, stored: _Stored, record: ImportRecord) -> bool:
+def _is_unchanged(stored: _Stored, record: ImportRecord) -> bool:
     claim = stored.claims.get(record.external_id)
     if claim is None or claim.deleted_at is not None:
         raise _Undecided  # the record path creates it, or fails it (deleted)
@@ -192,9 +192,9 @@ def _is_unchanged(batch: Batch, stored: _Stored, record: ImportRecord) -> bool:
         return False
     values = records.claim_values(record)
     if record.speaker is not None:
-        values["speaker_id"] = _speaker_id(batch, stored, record.speaker)
+        values["speaker_id"] = _speaker_id(stored, record.speaker)
     if record.outlet is not None:
-        values["outlet_id"] = _outlet_id(batch, stored, record.outlet)
+        values["outlet_id"] = _outlet_id(stored, record.outlet)
     # The values update_claim would set. They are the record's, already validated by the very
     # types ClaimUpdate declares (app.vocabulary.claim), and ids read from the database: a
     # second validation would change nothing, so only its null check and normalizing remain.
@@ -210,7 +210,7 @@ def _is_unchanged(batch: Batch, stored: _Stored, record: ImportRecord) -> bool:
     if len(appearances_seen) > MAX_APPEARANCES:
         raise _Undecided  # the record path reports the limit
     for ref in record.sources:
-        if (_source_id(batch, stored, ref), str(ref.role)) not in appearances_seen:
+        if (_source_id(stored, ref), str(ref.role)) not in appearances_seen:
             return False
     return True
 
@@ -223,10 +223,12 @@ def _same(stored: Any, new: Any) -> bool:
     return not isinstance(new, datetime) or stored.isoformat() == new.isoformat()
 
 
-def _speaker_id(batch: Batch, stored: _Stored, ref: SpeakerRef) -> int:
-    key = records.speaker_key(ref)
-    if key in batch.speakers:
-        return batch.speakers[key]
+# The references are looked up in what is stored, never in the batch's cache of ids: the cache
+# holds the same ids (this runs after the batch path stored its new rows) but not whether
+# they are still live, which the record path checks.
+
+
+def _speaker_id(stored: _Stored, ref: SpeakerRef) -> int:
     if ref.external_id:
         return _live(stored.speakers_by_external_id.get(ref.external_id))
     found = stored.speakers_by_name.get(fold(ref.name or ""))
@@ -235,10 +237,7 @@ def _speaker_id(batch: Batch, stored: _Stored, ref: SpeakerRef) -> int:
     return found
 
 
-def _outlet_id(batch: Batch, stored: _Stored, ref: OutletRef) -> int:
-    key = ("x", ref.external_id) if ref.external_id else ("n", (ref.name or "").casefold())
-    if key in batch.outlets:
-        return batch.outlets[key]
+def _outlet_id(stored: _Stored, ref: OutletRef) -> int:
     if ref.external_id:
         return _live(stored.outlets_by_external_id.get(ref.external_id))
     found = stored.outlets_by_name.get((ref.name or "").lower())
@@ -247,10 +246,7 @@ def _outlet_id(batch: Batch, stored: _Stored, ref: OutletRef) -> int:
     return found
 
 
-def _source_id(batch: Batch, stored: _Stored, ref: SourceRef) -> int:
-    key = ("x", ref.external_id) if ref.external_id else ("u", ref.url or "")
-    if key in batch.sources:
-        return batch.sources[key]
+def _source_id(stored: _Stored, ref: SourceRef) -> int:
     if ref.external_id:
         found = stored.sources_by_external_id.get(ref.external_id)
     else:

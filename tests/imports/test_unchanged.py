@@ -161,6 +161,10 @@ def test_a_deleted_speaker_is_left_to_the_record_path(client: TestClient) -> Non
     summary = post(client, [first], on_error="skip")
     assert counts(summary) == (0, 0, 0, 1)
     assert summary["errors"][0]["type"] == "reference_missing"
+    # Also when a new record of the same batch, before it, named that speaker already.
+    summary = post(client, [record(6), first], on_error="skip")
+    assert counts(summary) == (0, 0, 0, 2)
+    assert [error["type"] for error in summary["errors"]] == ["reference_missing"] * 2
 
 
 def test_the_importer_waits_longer_for_bigger_batches() -> None:
