@@ -23,6 +23,18 @@ from app.client.http import ClaimTrackerClient
 from app.vocabulary.records import ImportRecord
 
 SHOWN_ERRORS = 20
+# How long the client waits for one batch's answer. The server's time grows with the batch's
+# records: an unchanged one costs well under a millisecond, a changed one a few (more on a
+# loaded server). A batch whose answer comes too late is retried with its Idempotency-Key and
+# answered 409 while the first attempt still runs, so the wait grows with the batch: the
+# client's usual 30 s for the default 500 records, 100 s for the 5,000 a server takes at most.
+MIN_BATCH_TIMEOUT_SECONDS = 30.0
+SECONDS_PER_RECORD = 0.02
+
+
+def batch_timeout(batch_size: int) -> float:
+    """Seconds to wait for the answer to a batch of ``batch_size`` records."""
+    return max(MIN_BATCH_TIMEOUT_SECONDS, batch_size * SECONDS_PER_RECORD)
 
 
 def _check(path: Path, fmt: str, mapping: Mapping | None) -> tuple[list[Any], list[RowError]]:
@@ -78,7 +90,7 @@ def run_import_command(
     totals = {"created": 0, "updated": 0, "unchanged": 0, "failed": 0}
     errors: list[str] = []
     with (
-        ClaimTrackerClient(url, token) as api,
+        ClaimTrackerClient(url, token, timeout=batch_timeout(batch_size)) as api,
         Progress(
             TextColumn("[bold]importing"),
             BarColumn(),

@@ -16,6 +16,7 @@ The package along its seams:
 """
 
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -31,7 +32,7 @@ from app.claims.models import Claim
 from app.core import errors
 from app.core.db import BEGIN_IMMEDIATE, Database, in_chunks
 from app.imports import batch as batch_path
-from app.imports import idempotency, records
+from app.imports import idempotency, records, unchanged
 from app.imports.idempotency import ImportAnswer
 from app.vocabulary.enums import OnError
 from app.vocabulary.records import ImportRecord, ImportSummary, RecordError
@@ -109,7 +110,8 @@ def import_batch(
     outcomes: dict[int, str] = {}
     failures: list[RecordError] = []
     valid = _validated(raw_records, outcomes, failures)
-    known = _known_external_ids(conn, [record.external_id for _, record in valid])
+    stored = _known_external_ids(conn, [record.external_id for _, record in valid])
+    known = set(stored)
     new: list[tuple[int, ImportRecord]] = []
     rest: list[tuple[int, ImportRecord]] = []
     for index, record in valid:
@@ -120,6 +122,18 @@ def import_batch(
             known.add(record.external_id)
             new.append((index, record))
     rest.extend(batch_path.create_new(batch, new, outcomes, failures))
+    # Stored claims the batch names once are compared in bulk; the equal ones are answered
+    # unchanged without a write, the others take the record path.
+    repeats = Counter(record.external_id for _, record in valid)
+    candidates = [
+        (index, record)
+        for index, record in rest
+        if record.external_id in stored and repeats[record.external_id] == 1
+    ]
+    equal = unchanged.find_unchanged(batch, candidates)
+    for index in equal:
+        outcomes[index] = "unchanged"
+    rest = [(index, record) for index, record in rest if index not in equal]
     for index, record in sorted(rest, key=lambda pair: pair[0]):
         try:
             outcomes[index] = records.apply_in_savepoint(batch, record)
