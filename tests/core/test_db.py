@@ -69,6 +69,10 @@ async def test_without_a_test_transaction_it_borrows_and_returns_a_pooled_connec
         database = Database(engine)  # no read pool opened: the engine's pool serves
         for _ in range(3):
             assert await database.fetch_one("SELECT 2 AS two", ()) == {"two": 2}
+        # SQLite's inline reads keep one connection for the loop's thread; PostgreSQL's
+        # thread-pool reads return theirs after each read.
+        assert engine.pool.checkedout() == (1 if database.is_sqlite else 0)
+        await database.close()
         assert engine.pool.checkedout() == 0
     finally:
         engine.dispose()
