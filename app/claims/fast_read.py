@@ -25,6 +25,7 @@ from app.web.dependencies import database_of
 from app.web.responses import row_response
 
 _READER = require(Role.reader)
+MAX_ID_DIGITS = len(str(MAX_ID))
 
 
 class ClaimByIdFastRead(Route):
@@ -44,7 +45,13 @@ class ClaimByIdFastRead(Route):
         if match is not Match.FULL or scope["method"] != "GET" or scope["query_string"]:
             return Match.NONE, {}
         raw_id: str = child_scope["path_params"]["entity_id"]
-        if not (raw_id.isascii() and raw_id.isdigit() and 1 <= int(raw_id) <= MAX_ID):
+        # Length first: int() refuses a string of thousands of digits with a ValueError.
+        if not (
+            raw_id.isascii()
+            and raw_id.isdigit()
+            and len(raw_id) <= MAX_ID_DIGITS
+            and 1 <= int(raw_id) <= MAX_ID
+        ):
             return Match.NONE, {}
         return match, child_scope
 

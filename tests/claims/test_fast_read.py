@@ -45,6 +45,7 @@ def test_the_fast_route_is_tried_first_and_only_for_a_bare_get(client: TestClien
         {"method": "HEAD"},
         {"path": f"{CLAIMS}/0"},
         {"path": f"{CLAIMS}/99999999999999999999"},
+        {"path": f"{CLAIMS}/{'9' * 5000}"},
         {"path": f"{CLAIMS}/%EF%BC%97"},
     ):
         assert route.matches({**scope, **other})[0].name == "NONE"
@@ -85,4 +86,5 @@ def test_public_read_lets_anonymous_callers_in(client: TestClient, make_client: 
 
 def test_odd_ids_are_left_to_fastapi(client: TestClient) -> None:
     assert client.get(f"{CLAIMS}/0").status_code == 422
+    assert client.get(f"{CLAIMS}/{'1' * 5000}").status_code == 422
     assert client.head(f"{CLAIMS}/1").status_code == 405
