@@ -59,6 +59,16 @@ def fresh_database_url(backend: str, tmp_dir: Path) -> str:
     return create_pg_database()
 
 
+@pytest.fixture
+def migrated_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of ``backend`` of the test's own, migrated, dropped afterwards."""
+    url = fresh_database_url(backend, tmp_path)
+    upgrade(url)
+    yield url
+    if backend == "postgresql":
+        drop_pg_database(url)
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

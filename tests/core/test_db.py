@@ -1,8 +1,7 @@
 """Database.fetch_one / fetch_all: the driver-level reads behind GET /claims/{id}, inline on
 SQLite, through the async read pool on PostgreSQL."""
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
@@ -12,8 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from app.claims import queries as claims_queries
 from app.core.db import Database, make_engine
 from app.core.settings import Settings
-from app.schema.migrate import upgrade
-from tests.conftest import PG_URL, drop_pg_database, fresh_database_url
+from tests.conftest import PG_URL
 
 pytestmark = pytest.mark.anyio
 needs_pg = pytest.mark.skipif(not PG_URL, reason="needs CLAIMS_TEST_PG_URL")
@@ -25,21 +23,11 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def own_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """A fresh database of ``backend`` with the schema, dropped afterwards."""
-    url = fresh_database_url(backend, tmp_path)
-    upgrade(url)
-    yield url
-    if backend == "postgresql":
-        drop_pg_database(url)
-
-
-@pytest.fixture
-async def pooled(own_database_url: str) -> AsyncIterator[Database]:
+async def pooled(migrated_database_url: str) -> AsyncIterator[Database]:
     """A Database as the server opens it: on PostgreSQL with its async read pool (2 slots, a
     short wait for a free one)."""
-    settings = Settings(database_url=own_database_url, db_pool_timeout_seconds=0.5)
-    database = Database(make_engine(own_database_url, settings))
+    settings = Settings(database_url=migrated_database_url, db_pool_timeout_seconds=0.5)
+    database = Database(make_engine(migrated_database_url, settings))
     await database.open_read_pool(size=2, settings=settings)
     yield database
     await database.close()
@@ -62,9 +50,9 @@ async def test_driver_errors_are_sqlalchemy_errors(db: Database) -> None:
 
 
 async def test_without_a_test_transaction_it_borrows_and_returns_a_pooled_connection(
-    own_database_url: str,
+    migrated_database_url: str,
 ) -> None:
-    engine = make_engine(own_database_url)
+    engine = make_engine(migrated_database_url)
     try:
         database = Database(engine)  # no read pool opened: the engine's pool serves
         for _ in range(3):

@@ -35,17 +35,10 @@ def liar_args() -> tuple[str, ...]:
 
 
 @pytest.fixture
-def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    url = fresh_database_url(backend, tmp_path)
-    upgrade(url)
-    yield url
-    if backend == "postgresql":
-        drop_pg_database(url)
-
-
-@pytest.fixture
-def server(empty_url: str) -> Iterator[Server]:
-    with running_server(empty_url, api_key=new_key_in(empty_url, "editor")) as server:
+def server(migrated_database_url: str) -> Iterator[Server]:
+    with running_server(
+        migrated_database_url, api_key=new_key_in(migrated_database_url, "editor")
+    ) as server:
         yield server
 
 
@@ -66,28 +59,31 @@ def cli_import(server: Server, *args: str) -> "subprocess.Popen[bytes]":
 
 class TestLiarImport:
     def test_every_row_lands_and_a_second_run_changes_nothing(
-        self, liar_args: tuple[str, ...], server: Server, empty_url: str
+        self, liar_args: tuple[str, ...], server: Server, migrated_database_url: str
     ) -> None:
         first = cli_import(server, *liar_args)
         out, err = first.communicate(timeout=240)
         assert first.returncode == 0, err.decode()
-        assert scalar(empty_url, "SELECT count(*) FROM claim") == 1284
-        assert scalar(empty_url, "SELECT count(*) FROM claim WHERE status = 'unverified'") == 0
-        revisions = scalar(empty_url, "SELECT count(*) FROM revision")
+        assert scalar(migrated_database_url, "SELECT count(*) FROM claim") == 1284
+        assert (
+            scalar(migrated_database_url, "SELECT count(*) FROM claim WHERE status = 'unverified'")
+            == 0
+        )
+        revisions = scalar(migrated_database_url, "SELECT count(*) FROM revision")
         second = cli_import(server, *liar_args)
         out, err = second.communicate(timeout=240)
         assert second.returncode == 0, err.decode()
         assert "1,284" in out.decode()  # all unchanged
-        assert scalar(empty_url, "SELECT count(*) FROM revision") == revisions
+        assert scalar(migrated_database_url, "SELECT count(*) FROM revision") == revisions
 
     def test_a_killed_import_resumes_to_the_same_state(
-        self, liar_args: tuple[str, ...], server: Server, empty_url: str
+        self, liar_args: tuple[str, ...], server: Server, migrated_database_url: str
     ) -> None:
         # Small batches, so the first one lands long before the last.
         process = cli_import(server, *liar_args, "--batch-size", "10")
         try:
             deadline = time.monotonic() + 120
-            while scalar(empty_url, "SELECT count(*) FROM claim") == 0:
+            while scalar(migrated_database_url, "SELECT count(*) FROM claim") == 0:
                 assert time.monotonic() < deadline
                 assert process.poll() is None, process.communicate()[1].decode()
                 time.sleep(0.01)
@@ -96,15 +92,17 @@ class TestLiarImport:
             # (ResourceWarning is an error here).
             process.kill()
             process.communicate()
-        landed = scalar(empty_url, "SELECT count(*) FROM claim")
+        landed = scalar(migrated_database_url, "SELECT count(*) FROM claim")
         assert 0 < landed < 1284
         rerun = cli_import(server, *liar_args, "--batch-size", "100")
         _, err = rerun.communicate(timeout=240)
         assert rerun.returncode == 0, err.decode()
-        assert scalar(empty_url, "SELECT count(*) FROM claim") == 1284
-        assert scalar(empty_url, "SELECT count(DISTINCT external_id) FROM claim") == 1284
+        assert scalar(migrated_database_url, "SELECT count(*) FROM claim") == 1284
+        assert (
+            scalar(migrated_database_url, "SELECT count(DISTINCT external_id) FROM claim") == 1284
+        )
         # Every claim created once, with its evidence and verdict in its first revision.
-        assert scalar(empty_url, "SELECT max(version) FROM claim") == 1
+        assert scalar(migrated_database_url, "SELECT max(version) FROM claim") == 1
 
 
 def claims_of(api: ClaimTrackerClient) -> dict[str, dict]:
@@ -114,7 +112,7 @@ def claims_of(api: ClaimTrackerClient) -> dict[str, dict]:
 
 class TestRoundTrip:
     def test_ndjson_export_imports_into_an_empty_database_equal(
-        self, backend: str, tmp_path: Path, empty_url: str
+        self, backend: str, tmp_path: Path, migrated_database_url: str
     ) -> None:
         seeded = fresh_database_url(backend, tmp_path)
         upgrade(seeded)
@@ -125,7 +123,9 @@ class TestRoundTrip:
         try:
             with (
                 running_server(seeded, api_key=new_key_in(seeded, "editor")) as source,
-                running_server(empty_url, api_key=new_key_in(empty_url, "editor")) as target,
+                running_server(
+                    migrated_database_url, api_key=new_key_in(migrated_database_url, "editor")
+                ) as target,
                 ClaimTrackerClient(source.base_url, source.api_key) as src,
                 ClaimTrackerClient(target.base_url, target.api_key) as dst,
             ):
@@ -140,7 +140,7 @@ class TestRoundTrip:
                 drop_pg_database(seeded)
 
     def test_claimreview_is_json_ld_and_imports_back_with_the_ratings(
-        self, server: Server, empty_url: str, backend: str, tmp_path: Path
+        self, server: Server, migrated_database_url: str, backend: str, tmp_path: Path
     ) -> None:
         with ClaimTrackerClient(server.base_url, server.api_key) as api:
             records = [
