@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CLAIMS_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export CLAIMS_TEST_PG_URL
 
-.PHONY: install run test lint format bench fuzz lock clean
+.PHONY: install run test soak lint format bench fuzz lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,12 @@ lint: install
 	$(BIN)/hadolint Dockerfile
 
 test: lint
-	$(BIN)/pytest --cov --cov-report=term:skip-covered --cov-fail-under=85
+	$(BIN)/pytest -m "not soak" --cov --cov-report=term:skip-covered --cov-fail-under=85
+
+# The longest tests (marked soak): several server processes on one database, four workers
+# behind PgBouncer, the Dockerfile's commands replayed in a fresh venv. CI runs them too.
+soak: install
+	$(BIN)/pytest -m soak
 
 format: install
 	$(BIN)/ruff format .

@@ -456,6 +456,7 @@ def _healthcheck(image: FakeImage, port: int) -> "subprocess.CompletedProcess[by
 
 
 @pytest.mark.slow
+@pytest.mark.soak
 def test_the_image_installs_migrates_and_serves(container: tuple[str, FakeImage, Path]) -> None:
     base_url, image, database = container
     assert database.is_file(), "migrate did not create the database at CLAIMS_DATABASE_URL"

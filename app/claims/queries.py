@@ -2,17 +2,20 @@
 
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, text
 
 from app.claims.models import Appearance, Claim, ClaimPublic, ClaimQuery, ClaimTopic, Evidence
 from app.core import errors
-from app.core.pages import Condition, KeysetList
+from app.core.pages import Condition, KeysetList, Page
 from app.core.paging import sort_keys
 from app.core.rowjson import RowJson
 from app.tracked.lookup import require_present
+
+if TYPE_CHECKING:
+    from app.core.db import Database
 
 claim_table = Claim.__table__  # type: ignore[attr-defined]
 topic_table = ClaimTopic.__table__  # type: ignore[attr-defined]
@@ -78,9 +81,20 @@ CLAIMS = KeysetList(
 )
 
 
-def list_claims(conn: Connection, query: ClaimQuery) -> tuple[list[tuple[Any, ...]], str | None]:
+async def list_claims(database: "Database", query: ClaimQuery) -> Page:
     """A page of live claims (rows of ``ROWS``, in its column order) and the next cursor: one
     statement (two on a nullable sort whose page reaches the claims without a value)."""
+    filters = _filters(database.engine.dialect.name, query)
+    return await CLAIMS.page(database, filters, query.sort, query.cursor, query.limit)
+
+
+def list_claims_on(conn: Connection, query: ClaimQuery) -> Page:
+    """``list_claims`` on a connection the caller holds."""
+    filters = _filters(conn.dialect.name, query)
+    return CLAIMS.page_on(conn, filters, query.sort, query.cursor, query.limit)
+
+
+def _filters(dialect: str, query: ClaimQuery) -> dict[str, Any]:
     filters: dict[str, Any] = {
         name: value
         for name, value in (
@@ -97,8 +111,8 @@ def list_claims(conn: Connection, query: ClaimQuery) -> tuple[list[tuple[Any, ..
         if value is not None
     }
     if query.q is not None and query.q.strip():
-        filters["q"] = _search_value(conn.dialect.name, query.q)
-    return CLAIMS.page(conn, filters, query.sort, query.cursor, query.limit)
+        filters["q"] = _search_value(dialect, query.q)
+    return filters
 
 
 def fts5_query(text: str) -> str:

@@ -89,9 +89,7 @@ def _claim(claim: Claim, status_code: int = 200) -> Response:
     dependencies=[READER],
 )
 async def list_claims(request: Request, query: Annotated[ClaimQuery, Query()]) -> Response:
-    rows, next_cursor = await database_of(request).read(
-        lambda conn: queries.list_claims(conn, query)
-    )
+    rows, next_cursor = await queries.list_claims(database_of(request), query)
     return rows_page_response(queries.ROWS, request.url, rows, next_cursor)
 
 

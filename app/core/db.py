@@ -267,18 +267,26 @@ class Database:
         begun (the statement is its own snapshot). On PostgreSQL it reads through the async
         pool, on SQLite inline (a sub-millisecond read costs less than a thread hop); driver
         errors are wrapped as SQLAlchemy's, so they answer like any other database error."""
-        rows = await self._fetch(sql, params, one=True)
-        return rows[0] if rows else None
+        names, rows = await self._fetch(sql, params, one=True)
+        return dict(zip(names, rows[0], strict=True)) if rows else None
 
     async def fetch_all(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any]
     ) -> list[dict[str, Any]]:
         """Every row of ONE statement, as ``fetch_one`` reads one."""
-        return await self._fetch(sql, params, one=False)
+        names, rows = await self._fetch(sql, params, one=False)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    async def fetch_rows(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """Every row of ONE statement as the driver's tuples, in the statement's column order
+        (list pages: no dict per row)."""
+        return (await self._fetch(sql, params, one=False))[1]
 
     async def _fetch(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any], *, one: bool
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[Sequence[str], list[tuple[Any, ...]]]:
         if self.bind is not None:  # a test's transaction: read inside it, as everything does
             return self._fetch_sync(self.bind.connection.dbapi_connection, sql, params, one)
         if self._read_pool is not None:
@@ -294,7 +302,7 @@ class Database:
         sql: str,
         params: Sequence[Any] | Mapping[str, Any],
         one: bool,
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[Sequence[str], list[tuple[Any, ...]]]:
         try:
             async with pool.connection() as conn:
                 cursor = await conn.execute(sql, params)
@@ -306,11 +314,11 @@ class Database:
                 names = _COLUMN_NAMES.get(sql) or _column_names(cursor, sql)
         except psycopg.Error as exc:  # PoolTimeout included: it is an OperationalError
             raise DBAPIError.instance(sql, params, exc, psycopg.Error) from exc
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        return names, rows
 
     def _fetch_on_loop_reader(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any], one: bool
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[Sequence[str], list[tuple[Any, ...]]]:
         thread = threading.get_ident()
         if self._loop_reader is None:
             self._loop_reader = (thread, self.engine.raw_connection())
@@ -327,7 +335,7 @@ class Database:
 
     def _fetch_pooled(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any], one: bool
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[Sequence[str], list[tuple[Any, ...]]]:
         connection = self.engine.raw_connection()
         try:
             return self._fetch_sync(connection.dbapi_connection, sql, params, one)
@@ -340,7 +348,7 @@ class Database:
         sql: str,
         params: Sequence[Any] | Mapping[str, Any],
         one: bool,
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[Sequence[str], list[tuple[Any, ...]]]:
         driver = self.engine.dialect.loaded_dbapi
         try:
             cursor = dbapi_connection.cursor()
@@ -356,7 +364,7 @@ class Database:
                 cursor.close()
         except driver.Error as exc:
             raise DBAPIError.instance(sql, params, exc, driver.Error) from exc
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        return names, rows
 
 
 # The column names of each statement ``fetch_one``/``fetch_all`` ran on the async pool: the

@@ -9,9 +9,9 @@ gets the rows as the driver's tuples. The keyset rules are those of ``app.core.p
 (``fetch_page``): the same order, the same cursors, nulls last on a nullable sort.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Integer, and_, bindparam, tuple_
 from sqlalchemy.engine import Dialect
@@ -19,6 +19,9 @@ from sqlalchemy.exc import DBAPIError
 
 from app.core.paging import SortKey, decode_cursor, encode_cursor, pick_sort
 from app.core.rowjson import RowJson
+
+if TYPE_CHECKING:
+    from app.core.db import Database
 
 # A WHERE condition for a dialect, its value bound as ``bindparam(<its filter name>)``.
 Condition = Callable[[str], Any]
@@ -29,6 +32,9 @@ LIMIT = "page_limit"
 # Shapes kept compiled per list: the common ones are few; an odd mix of filters past this is
 # compiled on each request rather than kept forever.
 MAX_SHAPES = 256
+# A statement to run (driver SQL, its parameters) and a page (its rows, the next cursor).
+Statement = tuple[str, Sequence[Any] | dict[str, Any]]
+Page = tuple[list[tuple[Any, ...]], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +71,51 @@ class KeysetList:
         self._compiled: dict[tuple[Any, ...], _Compiled] = {}
         self._index = {name: index for index, name in enumerate(rows.keys)}
 
-    def page(
+    async def page(
+        self,
+        database: "Database",
+        filters: Mapping[str, Any],
+        sort_name: str,
+        cursor: str | None,
+        limit: int,
+    ) -> Page:
+        """One page of rows (the table's columns, JSON-ready) and the next page's cursor.
+        ``filters`` maps filter names to this request's values (absent: not filtered). Read
+        with ``Database.fetch_rows``: the async pool on PostgreSQL, inline on SQLite."""
+        walk = self._walk(database.engine.dialect, filters, sort_name, cursor, limit)
+        try:
+            statement = next(walk)
+            while True:
+                statement = walk.send(await database.fetch_rows(*statement))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def page_on(
         self,
         conn: Connection,
         filters: Mapping[str, Any],
         sort_name: str,
         cursor: str | None,
         limit: int,
-    ) -> tuple[list[tuple[Any, ...]], str | None]:
-        """One page of rows (the table's columns, JSON-ready) and the next page's cursor.
-        ``filters`` maps filter names to this request's values (absent: not filtered)."""
+    ) -> Page:
+        """``page`` on a connection the caller holds (a streamed export, in a worker thread)."""
+        walk = self._walk(conn.dialect, filters, sort_name, cursor, limit)
+        try:
+            statement = next(walk)
+            while True:
+                statement = walk.send(_driver_rows(conn, *statement))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _walk(
+        self,
+        dialect: Dialect,
+        filters: Mapping[str, Any],
+        sort_name: str,
+        cursor: str | None,
+        limit: int,
+    ) -> Generator[Statement, list[tuple[Any, ...]], Page]:
+        """The keyset walk without I/O: yields each statement to run, is sent its rows."""
         sort = pick_sort(self.sorts, sort_name)
         value, last_id = decode_cursor(cursor, sort) if cursor else (None, None)
         in_null_tail = sort.nullable and cursor is not None and value is None
@@ -83,10 +124,11 @@ class KeysetList:
         rows: list[tuple[Any, ...]] = []
         if not in_null_tail:
             part = "head" if last_id is None else "head-after"
-            rows = self._run(conn, filters, sort, part, {**values, LIMIT: wanted})
+            rows = yield self._statement(dialect, filters, sort, part, {**values, LIMIT: wanted})
         if sort.nullable and len(rows) < wanted:
             part = "tail-after" if in_null_tail and last_id is not None else "tail"
-            rows.extend(self._run(conn, filters, sort, part, {**values, LIMIT: wanted - len(rows)}))
+            rest = {**values, LIMIT: wanted - len(rows)}
+            rows = rows + (yield self._statement(dialect, filters, sort, part, rest))
         if len(rows) <= limit:
             return rows, None
         rows = rows[:limit]
@@ -94,32 +136,21 @@ class KeysetList:
         last_value = None if sort.by_id else last[self._index[sort.column.name]]
         return rows, encode_cursor(sort, last_value, last[self._index[sort.id_column.name]])
 
-    def _run(
+    def _statement(
         self,
-        conn: Connection,
+        dialect: Dialect,
         filters: Mapping[str, Any],
         sort: SortKey,
         part: str,
         values: Mapping[str, Any],
-    ) -> list[tuple[Any, ...]]:
-        dialect = conn.dialect
+    ) -> Statement:
         key = (dialect.name, tuple(filters), sort.name, part)
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compile(dialect, tuple(filters), sort, part)
             if len(self._compiled) < MAX_SHAPES:
                 self._compiled[key] = compiled
-        params = compiled.params(values)
-        driver = dialect.loaded_dbapi
-        try:
-            db_cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                db_cursor.execute(compiled.sql, params)
-                return list(db_cursor.fetchall())
-            finally:
-                db_cursor.close()
-        except driver.Error as exc:
-            raise DBAPIError.instance(compiled.sql, params, exc, driver.Error) from exc
+        return compiled.sql, compiled.params(values)
 
     def _compile(
         self, dialect: Dialect, names: tuple[str, ...], sort: SortKey, part: str
@@ -156,6 +187,21 @@ class KeysetList:
             if name not in (*names, CURSOR_VALUE, CURSOR_ID, LIMIT)
         }
         return _Compiled(str(compiled), order_of_names, processors, constants, dialect.positional)
+
+
+def _driver_rows(
+    conn: Connection, sql: str, params: Sequence[Any] | dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    driver = conn.dialect.loaded_dbapi
+    try:
+        db_cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            db_cursor.execute(sql, params)
+            return list(db_cursor.fetchall())
+        finally:
+            db_cursor.close()
+    except driver.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, driver.Error) from exc
 
 
 def _id_after(sort: SortKey) -> Any:

@@ -220,7 +220,7 @@ def _claim_pages(database: Database, query: ExportQuery) -> Iterator[tuple[list[
     cursor: str | None = None
     while True:
         with database.read_connection() as conn:
-            rows, cursor = claims_queries.list_claims(
+            rows, cursor = claims_queries.list_claims_on(
                 conn, page_query.model_copy(update={"cursor": cursor})
             )
             claims = []

@@ -12,7 +12,7 @@ from fastapi.routing import iter_route_contexts
 
 from app.auth.actor import Role
 from app.auth.dependencies import RoleRequirement
-from app.claims.fast_read import ClaimByIdFastRead
+from app.claims.fast_read import FastRead
 from app.core.settings import Settings
 from app.main import create_app
 from app.web.api_docs import ASSETS_PATH
@@ -38,7 +38,7 @@ def route_table() -> list[tuple[str, str, Role | None]]:
     app = create_app(Settings(database_url="sqlite://"))
     table = []
     for route in iter_route_contexts(app.routes):
-        if isinstance(route.original_route, ClaimByIdFastRead):  # a lane of the route below
+        if isinstance(route.original_route, FastRead):  # a lane of the route below
             continue
         dependant = getattr(route, "dependant", None)
         roles = sorted(set(declared_roles(dependant)), key=lambda r: r.rank) if dependant else []
@@ -66,12 +66,13 @@ EXCEPTIONS = {
 }
 
 
-def test_the_fast_read_requires_what_its_route_declares() -> None:
+def test_the_fast_reads_require_what_their_routes_declare() -> None:
     app = create_app(Settings(database_url="sqlite://"))
-    fast = [route for route in app.routes if isinstance(route, ClaimByIdFastRead)]
-    assert len(fast) == 1
+    fast = [route for route in app.routes if isinstance(route, FastRead)]
+    assert len(fast) == 2
     declared = {(m, p): r for m, p, r in ROUTES}
-    assert fast[0].requirement.required_role == declared[("GET", fast[0].path)]
+    for route in fast:
+        assert route.requirement.required_role == declared[("GET", route.path)]
 
 
 def expected_role(method: str, path: str) -> Role:

@@ -25,6 +25,7 @@ from tests.servers import Server, running_server
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.soak,
     pytest.mark.postgres_only,
     pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set CLAIMS_TEST_PG_URL"),
 ]

@@ -34,10 +34,11 @@ from tests.history.feed_traffic import (
 )
 from tests.servers import Server, running_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 SERVERS = 3
-SHARED_CLAIMS = 3
+SHARED_CLAIMS = 6
+CONTEXT_MAX = 500  # a claim's context is at most this long: a full one takes no more tokens
 MAX_ATTEMPTS = 200  # far above what a healthy run needs; only stops a broken server
 GROUP_TIMEOUT = 90.0
 
@@ -67,21 +68,29 @@ def append_tokens(
     server: Server, claim_ids: list[int], n: int, log: WriteLog, stop: threading.Event
 ) -> list[tuple[int, str]]:
     """Append this writer's tokens to the shared claims in turn, read-modify-write with
-    If-Match, starting over on 412; the (claim, token) pairs the server acknowledged."""
+    If-Match, starting over on 412; the (claim, token) pairs the server acknowledged. A claim
+    whose context has no room left for a token is done; so is the writer when all are."""
     acknowledged: list[tuple[int, str]] = []
     deadline = time.monotonic() + WRITE_SECONDS + 30
+    full: set[int] = set()
     with http_client(server) as client:
         made = 0
-        while not stop.is_set() and time.monotonic() < deadline:
+        while not stop.is_set() and time.monotonic() < deadline and len(full) < len(claim_ids):
             claim_id, token = claim_ids[made % len(claim_ids)], f"p{n}t{made}"
             made += 1
+            if claim_id in full:
+                continue
             for _ in range(MAX_ATTEMPTS):
                 current = client.get(f"{CLAIMS}/{claim_id}")
                 assert current.status_code == 200, current.text
+                context = f"{current.json()['context']} {token}"
+                if len(context) > CONTEXT_MAX:
+                    full.add(claim_id)
+                    break
                 log.start()
                 response = client.patch(
                     f"{CLAIMS}/{claim_id}",
-                    json={"context": f"{current.json()['context']} {token}"},
+                    json={"context": context},
                     headers={"If-Match": current.headers["etag"]},
                 )
                 log.finish(acknowledged=response.status_code == 200)
