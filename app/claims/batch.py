@@ -28,6 +28,7 @@ from app.claims.models import (
 from app.claims.service import APPEARANCE_FIELDS, CLAIMS, EVIDENCE_FIELDS
 from app.core import errors
 from app.core.base import utcnow
+from app.core.bulk import insert_rows
 from app.core.db import in_chunks
 from app.history import service as history_service
 from app.tracked import rows as batch_rows
@@ -159,8 +160,7 @@ def _write(session: Session, accepted: list[_NewRows], *, actor: Actor, reason: 
         for part in (*new.evidence, *new.appearances):
             part["claim_id"] = new.claim["id"]
     for table, rows in ((evidence_table, all_evidence), (appearance_table, all_appearances)):
-        if rows:
-            conn.execute(sa.insert(table), rows)
+        insert_rows(conn, table, rows)
 
 
 def _live_ids(conn: Connection, field: str, ids: set[int | None]) -> dict[int, bool]:

@@ -28,6 +28,7 @@ from app.claims.models import (
     Evidence,
     StatusChange,
 )
+from app.core.bulk import insert_rows
 from app.history.models import EntityType, RevisionAction
 from app.tracked.lookup import load_with_for_write
 from app.tracked.rows import Row
@@ -125,8 +126,7 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
         topics = [
             {"claim_id": row["id"], "topic": topic} for row in rows for topic in row["topics"]
         ]
-        if topics:
-            session.connection().execute(insert(topic_table), topics)
+        insert_rows(session.connection(), topic_table, topics)
 
     # --- the claim's own writes --------------------------------------------------------------
 

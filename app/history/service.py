@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy import Connection, Table, insert, text
+from sqlalchemy import Connection, Table, text
 from sqlmodel import Session
 
 from app.auth.actor import Actor
 from app.core import errors
 from app.core.base import utcnow
+from app.core.bulk import insert_rows
 from app.history.hashing import revision_hash
 from app.history.models import SCHEMA_VERSION, EntityType, Revision, RevisionAction
 from app.history.snapshots import diff_snapshots
@@ -178,7 +179,7 @@ def record_creations(
         )
         for entity_id, snapshot in created
     ]
-    conn.execute(insert(Revision.__table__), rows)  # type: ignore[attr-defined]
+    insert_rows(conn, Revision.__table__, rows)  # type: ignore[attr-defined]
     return [row["hash"] for row in rows]
 
 

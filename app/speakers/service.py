@@ -7,6 +7,7 @@ from sqlalchemy import Connection, delete, exists, func, insert, select
 from sqlmodel import Session
 
 from app.core import errors
+from app.core.bulk import insert_rows
 from app.core.db import in_chunks
 from app.core.paging import fetch_page, pick_sort, sort_keys
 from app.core.rowjson import RowJson
@@ -84,8 +85,7 @@ class SpeakerService(TrackedService[Speaker, SpeakerCreate, SpeakerUpdate]):
             for speaker in rows
             for alias in _alias_rows(speaker["id"], speaker["name"], speaker["aliases"])
         ]
-        if index:
-            session.connection().execute(insert(alias_table), index)
+        insert_rows(session.connection(), alias_table, index)
 
 
 SPEAKERS = SpeakerService()

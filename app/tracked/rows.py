@@ -8,11 +8,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import insert
 from sqlmodel import Session
 
 from app.auth.actor import Actor
 from app.core.base import utcnow
+from app.core.bulk import insert_rows
 from app.history import service as history_service
 from app.history.models import EntityType
 from app.tracked.models import TRACKING_FIELDS, Tracked
@@ -87,5 +87,5 @@ def create_many(
     )
     for row, head_hash in zip(rows, hashes, strict=True):
         row["head_hash"] = head_hash
-    conn.execute(insert(table), rows)
+    insert_rows(conn, table, rows)
     return rows
