@@ -122,6 +122,14 @@ class Settings(BaseSettings):
         description="Where the `limits` library keeps the counts: `memory://` (this process "
         "only; `memory` means the same). With several processes, limit in the load balancer.",
     )
+    # Lifecycle
+    shutdown_grace_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, how long `claimtracker serve` lets in-flight requests finish "
+        "before it cancels them (uvicorn's timeout_graceful_shutdown).",
+    )
 
     @field_validator("public_base_url")
     @classmethod
