@@ -9,8 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 
 from app.schema import backup as backup_module
+from app.schema.migrate import alembic_config, upgrade
 from tests.conftest import new_key_in
 from tests.helpers import invoke
 from tests.servers import running_server
@@ -78,9 +80,7 @@ class TestBackupUnderWrites:
 
         copies: list[tuple[int, int, int]] = []  # claims before, in the copy, after
         with running_server(f"sqlite:///{seeded}", api_key=key) as server:
-            writers = [
-                threading.Thread(target=write, args=(server.base_url, n)) for n in range(4)
-            ]
+            writers = [threading.Thread(target=write, args=(server.base_url, n)) for n in range(4)]
             for thread in writers:
                 thread.start()
             try:
@@ -201,18 +201,19 @@ class TestRestore:
     def test_an_older_backup_is_migrated_on_the_way_in(
         self, cli_database: str, tmp_path: Path
     ) -> None:
-        from app.schema.migrate import upgrade
-
+        scripts = ScriptDirectory.from_config(alembic_config())
+        head = scripts.get_current_head()
+        assert head is not None
+        previous = scripts.get_revision(head).down_revision
+        assert isinstance(previous, str)
         old = tmp_path / "old.db"
-        upgrade(f"sqlite:///{old}", revision="5e1f0a7c2b94")  # one before the head
-        assert query(old, "SELECT version_num FROM alembic_version") == [("5e1f0a7c2b94",)]
+        upgrade(f"sqlite:///{old}", revision=previous)
         code, output = invoke("restore", str(old))
         assert code == 0, output
-        assert "migrated to head" in output
-        assert query(old, "SELECT version_num FROM alembic_version") == [("5e1f0a7c2b94",)]
-        assert query(path_of(cli_database), "SELECT version_num FROM alembic_version") == [
-            ("3c7d2e9a41f6",)
-        ]
+        assert f"the backup was at migration {previous}; migrated to head" in output
+        version = "SELECT version_num FROM alembic_version"
+        assert query(old, version) == [(previous,)]  # the backup itself is left as it was
+        assert query(path_of(cli_database), version) == [(head,)]
 
 
 class TestRestoreRefuses:
