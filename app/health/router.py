@@ -72,7 +72,6 @@ def _readiness(database: Database) -> tuple[bool, dict[str, str | None]]:
     description="503 while the database is unreachable or not at this code's migration. "
     "Without a key only `status` is given; with an admin key, the details too.",
     response_model=Readiness,
-    response_model_exclude_none=True,
     responses={
         **problem_responses(400, 401, 403, 429),
         503: {"model": Readiness, "description": "Unreachable, or not at the code's migration."},

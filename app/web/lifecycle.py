@@ -71,8 +71,8 @@ async def _send_shutting_down(scope: Scope, send: Send) -> None:
         "type": "urn:claimtracker:problem:shutting-down",
         "title": "Service Unavailable",
         "status": 503,
-        "detail": "The server is shutting down and cancelled this request; nothing of it was "
-        "acknowledged. Retry (on another instance).",
+        "detail": "The server is shutting down and cancelled this request before answering "
+        "it. A write may or may not have been stored: read before retrying it.",
         "instance": scope["path"],
     }
     request_id = scope.get("state", {}).get("request_id")
