@@ -47,8 +47,10 @@ def serve(
     from app.core.settings import get_settings
 
     settings = get_settings()
+    refuse_a_newer_schema()
     workers = workers or settings.workers
     share_connection_budget(workers)
+    exit_quietly_after_graceful_shutdown()
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -57,7 +59,34 @@ def serve(
         workers=workers,
         log_level=settings.log_level,
         proxy_headers=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
+
+
+def refuse_a_newer_schema() -> None:
+    """Exit 1 with one line, before any worker starts, on a database a newer version of the
+    code migrated (the app's lifespan refuses it too, with uvicorn's traceback)."""
+    from app.schema.versions import SchemaAhead, refuse_to_serve_if_ahead
+
+    try:
+        with open_database() as database:
+            refuse_to_serve_if_ahead(database)
+    except SchemaAhead as exc:
+        typer.echo(f"refusing to serve: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def exit_quietly_after_graceful_shutdown() -> None:
+    """Exit 0 on SIGTERM or SIGINT outside uvicorn's own handlers. uvicorn re-raises the signal
+    it shut down on, with the handlers it found restored: without ours that kills the process
+    (exit 143) after a clean shutdown. Before uvicorn takes over, it simply stops the command."""
+    import signal
+
+    def exit_0(_signum: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, exit_0)
 
 
 def share_connection_budget(workers: int) -> None:
@@ -139,6 +168,79 @@ def verify_history_command() -> None:
         err=True,
     )
     raise typer.Exit(1)
+
+
+@cli.command()
+def backup(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="Where to write the copy.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+) -> None:
+    """Copy the SQLite database while the server runs (one consistent moment), then check the
+    copy: integrity_check and verify-history. Exit 1 if the copy fails either check.
+    PostgreSQL: use pg_dump (docs/operations.md)."""
+    import time
+
+    from app.core.settings import get_settings
+    from app.schema.backup import (
+        BackupRefused,
+        NotSqlite,
+        backup_sqlite,
+        describe,
+        integrity_problem,
+        sqlite_path,
+        verify_file,
+    )
+
+    try:
+        result = backup_sqlite(sqlite_path(get_settings().database_url), file, force=force)
+    except NotSqlite as exc:
+        typer.echo(f"cannot back up: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except BackupRefused as exc:
+        typer.echo(f"backup refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    size_mb = result.size_bytes / 1e6
+    typer.echo(f"backup written: {result.path} ({size_mb:.1f} MB in {result.seconds:.1f} s)")
+    started = time.perf_counter()
+    problem = integrity_problem(result.path)
+    if problem is not None:
+        typer.echo(f"the copy is corrupt: integrity_check says {problem!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"copy integrity_check ok ({time.perf_counter() - started:.1f} s)")
+    started = time.perf_counter()
+    report = verify_file(result.path)
+    typer.echo(f"copy {describe(report)} ({time.perf_counter() - started:.1f} s)")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@cli.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="A backup `claimtracker backup` wrote.")],
+) -> None:
+    """Check a backup (SQLite, integrity, migration, history), then put it in place of the
+    SQLite database; the server must be stopped. The replaced file is kept as
+    <name>.before-restore-<time>. PostgreSQL: use pg_restore (docs/operations.md)."""
+    from app.core.settings import get_settings
+    from app.schema.backup import NotSqlite, describe, sqlite_path
+    from app.schema.restore import RestoreRefused, restore_sqlite
+
+    try:
+        result = restore_sqlite(file, sqlite_path(get_settings().database_url))
+    except NotSqlite as exc:
+        typer.echo(f"cannot restore: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except RestoreRefused as exc:
+        typer.echo(f"restore refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if result.migrated_from:
+        typer.echo(f"the backup was at migration {result.migrated_from}; migrated to head")
+    typer.echo(f"backup checked: integrity ok, {describe(result.checked)}")
+    replaced = f"; the replaced file is {result.replaced}" if result.replaced else ""
+    typer.echo(f"restored {file} to {result.database}{replaced}")
+    typer.echo(f"restored database: {describe(result.restored)}")
+    if not result.restored.ok:
+        raise typer.Exit(1)
 
 
 @db_cli.command("grant-app-role")

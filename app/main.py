@@ -5,6 +5,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
@@ -25,10 +26,12 @@ from app.health import router as health
 from app.history.router import router as history_router
 from app.imports.router import router as imports_router
 from app.outlets.router import router as outlets_router
+from app.schema.versions import SchemaAhead, refuse_to_serve_if_ahead
 from app.sources.router import router as sources_router
 from app.speakers.router import router as speakers_router
 from app.vocabulary.formats import NDJSON_MEDIA_TYPE
 from app.web.api_docs import install_docs
+from app.web.lifecycle import CountRequests, RequestCounts, ShutdownLog
 from app.web.middleware import (
     CLIENT_REQUEST_ID_HEADER,
     REQUEST_ID_HEADER,
@@ -87,11 +90,16 @@ async def open_database(settings: Settings) -> Database:
 
 class ClaimTrackerApp(FastAPI):
     """FastAPI with the request id and the security headers outside Starlette's 500 handler,
-    so that an unexpected error's answer carries them too."""
+    so that an unexpected error's answer carries them too; outermost, the request counter the
+    shutdown log reports from."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.request_counts = RequestCounts()
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = SecurityHeadersMiddleware(super().build_middleware_stack(), api_prefix=API_PREFIX)
-        return RequestIdMiddleware(stack)
+        return CountRequests(RequestIdMiddleware(stack), self.request_counts)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -104,12 +112,22 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             yield
             return
         app.state.database = await open_database(settings)
+        try:
+            await to_thread.run_sync(refuse_to_serve_if_ahead, app.state.database)
+        except SchemaAhead as exc:
+            logging.getLogger("app.lifecycle").error("refusing to serve: %s", exc)
+            await app.state.database.close()
+            raise
         tune_garbage_collector()
         shorten_thread_switch_interval()
+        counts = app.request_counts if isinstance(app, ClaimTrackerApp) else RequestCounts()
+        shutdown_log = ShutdownLog(counts, settings.shutdown_grace_seconds)
+        shutdown_log.watch_signals()
         try:
             yield
         finally:
-            await app.state.database.close()
+            await app.state.database.close()  # after the queued writes are committed
+            shutdown_log.finished()
 
     app = ClaimTrackerApp(
         title="Claim tracker",

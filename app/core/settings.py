@@ -122,6 +122,17 @@ class Settings(BaseSettings):
         description="Where the `limits` library keeps the counts: `memory://` (this process "
         "only; `memory` means the same). With several processes, limit in the load balancer.",
     )
+    # Lifecycle
+    # 25, not 30: the lifespan's own shutdown (queued writes, pools) still fits in the 30 s
+    # Kubernetes gives a pod by default before SIGKILL.
+    shutdown_grace_seconds: int = Field(
+        default=25,
+        ge=0,
+        le=3600,
+        description="On SIGTERM, how long `claimtracker serve` lets in-flight requests finish "
+        "before it cancels them (uvicorn's timeout_graceful_shutdown); keep the orchestrator's "
+        "stop timeout above it.",
+    )
 
     @field_validator("public_base_url")
     @classmethod

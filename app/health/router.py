@@ -1,29 +1,23 @@
-"""Liveness and readiness."""
+"""Liveness and readiness.
 
-from functools import cache
+``/readyz`` tells anyone only its ``status``: the migration ids and the database error's class
+say which version runs and what fails, which is for the desk's engineer, not for whoever can
+reach the port. Sent with an admin key it adds them (any other key: 401/403, as elsewhere).
+"""
 
-from fastapi import APIRouter
-from pydantic import BaseModel
-from sqlalchemy import text
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from app.auth.actor import Role
+from app.auth.dependencies import require
 from app.core.db import Database
+from app.schema.versions import schema_state
 from app.web.dependencies import DatabaseDep
 from app.web.openapi import problem_responses
 
 router = APIRouter(tags=["health"])
-
-
-@cache
-def migration_head() -> str | None:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-
-    from app.schema.migrate import alembic_config
-
-    config: Config = alembic_config()
-    return ScriptDirectory.from_config(config).get_current_head()
 
 
 class Health(BaseModel):
@@ -31,10 +25,18 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: str
-    migration: str | None = None
-    expected_migration: str | None = None
-    database: str | None = None
+    status: str = Field(
+        description="ok, migrations pending, schema ahead of the code, or unavailable."
+    )
+    migration: str | None = Field(
+        default=None, description="The database's migration id (admin key only)."
+    )
+    expected_migration: str | None = Field(
+        default=None, description="This code's newest migration id (admin key only)."
+    )
+    database: str | None = Field(
+        default=None, description="The error class met reaching the database (admin key only)."
+    )
 
 
 @router.get(
@@ -48,29 +50,39 @@ async def healthz() -> dict[str, str]:
 
 
 def _readiness(database: Database) -> tuple[bool, dict[str, str | None]]:
-    expected = migration_head()
     try:
         with database.read_connection() as conn:
-            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            state = schema_state(conn)
     except Exception as exc:  # any database failure means "not ready", said plainly
         return False, {"status": "unavailable", "database": type(exc).__name__}
-    ready = current == expected
-    return ready, {
-        "status": "ok" if ready else "migrations pending",
-        "migration": current,
-        "expected_migration": expected,
+    if state.ahead:
+        status = "schema ahead of the code"
+    else:
+        status = "ok" if state.at_head else "migrations pending"
+    return state.at_head, {
+        "status": status,
+        "migration": state.current,
+        "expected_migration": state.head,
     }
 
 
 @router.get(
     "/readyz",
     summary="The database is reachable and migrated to head",
+    description="503 while the database is unreachable or not at this code's migration. "
+    "Without a key only `status` is given; with an admin key, the details too.",
     response_model=Readiness,
     responses={
-        **problem_responses(400),
-        503: {"model": Readiness, "description": "Unreachable, or migrations pending."},
+        **problem_responses(400, 401, 403, 429),
+        503: {"model": Readiness, "description": "Unreachable, or not at the code's migration."},
     },
 )
-async def readyz(database: DatabaseDep) -> Response:
+async def readyz(request: Request, database: DatabaseDep) -> Response:
+    admin = False
+    if request.headers.get("authorization") is not None:
+        await require(Role.admin)(request)  # a key is checked like on any route
+        admin = True
     ready, body = await run_in_threadpool(_readiness, database)
+    if not admin:
+        body = {"status": body["status"]}
     return JSONResponse(body, status_code=200 if ready else 503)

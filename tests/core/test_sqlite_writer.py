@@ -226,3 +226,17 @@ def test_the_work_sees_its_callers_context_variables(items: Database) -> None:
         return await asyncio.gather(*(one(f"request-{n}") for n in range(20)))
 
     assert asyncio.run(main()) == [f"request-{n}" for n in range(20)]
+
+
+def test_closing_the_database_commits_the_writes_still_queued(items: Database) -> None:
+    """Shutdown (the lifespan's Database.close) finishes the queue before the thread ends:
+    every write that was queued is stored and answered, none is dropped."""
+
+    async def main() -> list[int]:
+        writes = [asyncio.ensure_future(items.write(_insert(n))) for n in range(100)]
+        await asyncio.sleep(0)  # each write is queued now, and waits for its group's COMMIT
+        await items.close()
+        return await asyncio.gather(*writes)
+
+    assert asyncio.run(main()) == list(range(100))
+    assert _stored(items) == list(range(100))
