@@ -53,6 +53,9 @@ class ClaimByIdFastRead(Route):
             and 1 <= int(raw_id) <= MAX_ID
         ):
             return Match.NONE, {}
+        # FastAPI's router names only its own routes in the scope: the request's log line and
+        # metrics take the route (its template) from here.
+        child_scope["route"] = self
         return match, child_scope
 
     @staticmethod

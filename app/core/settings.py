@@ -2,6 +2,7 @@
 
 import ipaddress
 from functools import lru_cache
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -121,6 +122,18 @@ class Settings(BaseSettings):
         default="memory://",
         description="Where the `limits` library keeps the counts: `memory://` (this process "
         "only; `memory` means the same). With several processes, limit in the load balancer.",
+    )
+
+    # Logs and metrics
+    log_format: Literal["json", "console"] | None = Field(
+        default=None,
+        description="`json` (one JSON object a line on stderr) or `console` (readable lines). "
+        "Unset: console when stderr is a terminal, json otherwise.",
+    )
+    metrics: Literal["admin", "public", "off"] = Field(
+        default="admin",
+        description="GET /metrics (Prometheus text format): `admin` needs an admin key, "
+        "`public` needs none (keep it behind the proxy), `off` answers 404.",
     )
 
     @field_validator("public_base_url")

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from app.auth.actor import Actor
 from app.core import errors
 from app.core.base import utcnow
+from app.core.request_record import note_revision
 from app.history.hashing import revision_hash
 from app.history.models import SCHEMA_VERSION, EntityType, Revision, RevisionAction
 from app.history.snapshots import diff_snapshots
@@ -88,6 +89,7 @@ def record(
     session.add(entity)
     session.add(revision)
     session.flush()
+    note_revision(str(entity_type), str(action), revision.id or 0)  # set by the flush
     return revision
 
 
@@ -178,7 +180,11 @@ def record_creations(
         )
         for entity_id, snapshot in created
     ]
-    conn.execute(insert(Revision.__table__), rows)  # type: ignore[attr-defined]
+    # RETURNING the ids for the request's log line: SQLAlchemy then sends multi-row INSERTs
+    # ("insertmanyvalues") instead of executemany, on SQLite and PostgreSQL alike.
+    returning = insert(revision_table).returning(revision_table.c.id, sort_by_parameter_order=True)
+    for (revision_id,) in conn.execute(returning, rows):
+        note_revision(str(entity_type), str(RevisionAction.created), int(revision_id))
     return [row["hash"] for row in rows]
 
 
