@@ -223,9 +223,11 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    # The request id is the one in the problem document (the log adds it to every line of the
-    # request); the route and method are in the request's own line.
-    log.error("unhandled_error", exc_info=exc)
+    # The request id the problem document carries; the route and method are in the request's
+    # own line.
+    log.error(
+        "unhandled_error", request_id=getattr(request.state, "request_id", None), exc_info=exc
+    )
     mark_logged(exc)
     return problem_response(500, slug="internal-error", request=request)
 
