@@ -19,6 +19,7 @@ msg  # web.openapi: ProblemDetail
 _.naming_convention  # SQLModel.metadata: constraint names for migrations
 _.isolation_level  # the sqlite3 connection: SQLAlchemy decides when to BEGIN
 _.redirect_slashes  # Starlette's router
+_.disabled  # logging.Logger: uvicorn's access log, replaced by the app's request line
 
 # Called by name from outside the code.
 backoff_strategy  # httpx-retries' Retry calls the override in app.client.retries

@@ -44,6 +44,7 @@ def serve(
     budget (CLAIMS_DB_MAX_CONNECTIONS, derived here once when unset)."""
     import uvicorn
 
+    from app.core.logs import configure_logging
     from app.core.settings import get_settings
 
     settings = get_settings()
@@ -51,16 +52,45 @@ def serve(
     workers = workers or settings.workers
     share_connection_budget(workers)
     exit_quietly_after_graceful_shutdown()
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level=settings.log_level,
-        proxy_headers=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-    )
+    # Structured lines from this process too; the app writes one line per request, so
+    # uvicorn's access log is off and its own logging config is not installed.
+    configure_logging(settings.log_format, settings.log_level)
+    with metrics_shared_by(workers):
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_level=settings.log_level,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        )
+
+
+@contextmanager
+def metrics_shared_by(workers: int) -> Iterator[None]:
+    """With several workers, a fresh PROMETHEUS_MULTIPROC_DIR for their metric files (set
+    before they start, so each imports prometheus-client in multi-process mode), removed when
+    the server stops: counts from an earlier run must not be added in."""
+    import os
+    import shutil
+    import tempfile
+
+    from app.core.metrics import MULTIPROCESS_DIR_VARIABLE
+
+    if workers <= 1:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="claims-metrics-")
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_DIR_VARIABLE, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def refuse_a_newer_schema() -> None:

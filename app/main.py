@@ -20,9 +20,11 @@ from app.claims.fast_read import install_fast_read
 from app.claims.router import router as claims_router
 from app.core.budget import derive_budget, per_process, plan_pools
 from app.core.db import Database, make_engine
+from app.core.logs import configure_logging, get_logger
 from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
 from app.health import router as health
+from app.health.metrics import metrics_router
 from app.history.router import router as history_router
 from app.imports.router import router as imports_router
 from app.outlets.router import router as outlets_router
@@ -37,11 +39,11 @@ from app.web.middleware import (
     REQUEST_ID_HEADER,
     BodyLimitMiddleware,
     JsonContentTypeMiddleware,
-    RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
 from app.web.openapi import install_openapi
 from app.web.problems import install_error_handlers
+from app.web.request_log import RequestLogMiddleware
 
 API_PREFIX = "/api/v1"
 IMPORTS_PATH = f"{API_PREFIX}/imports"
@@ -82,15 +84,21 @@ async def open_database(settings: Settings) -> Database:
             lambda: derive_budget(settings.database_url, workers=settings.workers)
         )
     plan = plan_pools(per_process(total, settings.workers), pool_size=settings.pool_size)
-    logging.getLogger("app.db").info("connections of this process: %s", plan)
+    get_logger("app.db").info(
+        "connection_pools",
+        write_pool=plan.sync_pool_size,
+        write_overflow=plan.sync_max_overflow,
+        read_pool=plan.async_pool_size,
+    )
     database = Database(make_engine(settings=settings, plan=plan), settings=settings)
     await database.open_read_pool(size=plan.async_pool_size, settings=settings)
     return database
 
 
 class ClaimTrackerApp(FastAPI):
-    """FastAPI with the request id and the security headers outside Starlette's 500 handler,
-    so that an unexpected error's answer carries them too; outermost, the request counter the
+    """FastAPI with the request id, the request's log line and metrics, and the security
+    headers outside Starlette's 500 handler, so that an unexpected error's answer carries them
+    too and is logged and counted as the 500 it is; outermost, the request counter the
     shutdown log reports from."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -99,11 +107,20 @@ class ClaimTrackerApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = SecurityHeadersMiddleware(super().build_middleware_stack(), api_prefix=API_PREFIX)
-        return CountRequests(RequestIdMiddleware(stack), self.request_counts)
+        logged = RequestLogMiddleware(
+            stack, routes=lambda: self.routes, count=self.state.settings.metrics != "off"
+        )
+        return CountRequests(logged, self.request_counts)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    """The app. Called without settings it is uvicorn's factory in a server process: the
+    settings come from the environment, and the process's logging is set up here, before
+    uvicorn's first line, so that every line is structured (tests pass their settings and keep
+    their own logging)."""
+    if settings is None:
+        settings = get_settings()
+        configure_logging(settings.log_format, settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -167,6 +184,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(health.router, prefix=API_PREFIX)
     install_fast_read(app, f"{API_PREFIX}/claims")
     app.include_router(health.router)
+    metrics = metrics_router(settings.metrics)
+    if metrics is not None:
+        app.include_router(metrics)
     install_docs(app)
 
     install_error_handlers(app)

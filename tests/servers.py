@@ -118,7 +118,8 @@ def _spawn(
         env = {**env, "CLAIMS_LOG_LEVEL": "warning"}
     else:
         command = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
-        command += ["--log-level", "warning"]
+        # The app logs one line per request itself (app.web.request_log).
+        command += ["--log-level", "warning", "--no-access-log"]
     command += ["--host", HOST, "--port", str(port), "--workers", str(workers)]
     # Its own session, so stopping it can reach the worker processes and nothing else.
     return subprocess.Popen(

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from app.auth import service
 from app.auth.actor import ANONYMOUS, Actor, Role
 from app.core import errors
+from app.core.request_record import note_caller
 from app.web.dependencies import database_of
 
 
@@ -57,6 +58,7 @@ class RoleRequirement:
                 "The API key is malformed, unknown or revoked "
                 "(send `Authorization: Bearer ct_...`)."
             )
+        note_caller(caller.key_id, str(caller.role))  # for the request's log line
         limits.count_key(caller.key_id)
         if not caller.role.at_least(self.required_role):
             raise errors.Forbidden(

@@ -25,8 +25,10 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from app.core import errors
+from app.core.logs import get_logger
 from app.core.settings import Settings
 
+log = get_logger("app.auth")
 _LOCKED_OUT = "Too many failed authentications from this address"
 _TOO_MANY = "Too many requests"
 
@@ -77,6 +79,15 @@ class RateLimits:
         assert self._limiter is not None
         reset_at = self._limiter.get_window_stats(item, *identity).reset_time
         retry_after = max(1, math.ceil(reset_at - time.time()))
+        # Who: a key's id, or the client address (the limit's own identity, never a secret).
+        log.warning(
+            "rate_limited",
+            limit=item.namespace,
+            per_minute=item.amount,
+            counted_by=identity[0] if len(identity) > 1 else "address",
+            caller=identity[-1],
+            retry_after=retry_after,
+        )
         return errors.TooManyRequests(
             f"{what}; try again in {retry_after} s.", retry_after=retry_after
         )

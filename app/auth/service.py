@@ -16,7 +16,6 @@ content); a key row itself keeps when it was created, revoked and last used.
 
 import hashlib
 import hmac
-import logging
 import re
 import secrets
 import threading
@@ -34,8 +33,9 @@ from app.auth.actor import Actor, Role
 from app.auth.models import ApiKey, KeyRole
 from app.core import errors
 from app.core.base import utcnow
+from app.core.logs import get_logger
 
-log = logging.getLogger("app.auth")
+log = get_logger("app.auth")
 
 KEY_PREFIX = "ct_"
 _KEY = re.compile(r"^ct_([0-9a-f]{8})_([A-Za-z0-9_-]{32,128})$")
@@ -196,7 +196,7 @@ def touch(engine: Engine, key_id: int, bind: Connection | None = None) -> None:
         with engine.begin() as conn:
             conn.execute(statement)
     except Exception:  # a busy database must not fail the request that used the key
-        log.warning("could not record last_used_at of key %s", key_id, exc_info=True)
+        log.warning("key_last_used_not_recorded", key_id=key_id, exc_info=True)
 
 
 # --- administration ---------------------------------------------------------------------------
@@ -227,6 +227,7 @@ def create_key(session: Session, name: str, role: KeyRole | Role | str) -> tuple
     session.add(key)
     session.commit()
     CACHE.forget(prefix)
+    log.info("key_created", key_id=key.id, key_name=key.name, key_role=str(key.role), prefix=prefix)
     return key, raw_key
 
 
@@ -253,6 +254,7 @@ def revoke_key(session: Session, key_id: int, *, at: datetime | None = None) -> 
         key.revoked_at = at or utcnow()
         session.add(key)
         session.commit()
+        log.info("key_revoked", key_id=key.id, key_name=key.name, prefix=key.prefix)
     CACHE.forget(key.prefix)
     return key
 

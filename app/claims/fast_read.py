@@ -73,6 +73,9 @@ class ClaimByIdFastRead(FastRead):
             and 1 <= int(raw_id) <= MAX_ID
         ):
             return Match.NONE, {}
+        # FastAPI's router names only its own routes in the scope: the request's log line and
+        # metrics take the route (its template) from here.
+        child_scope["route"] = self
         return match, child_scope
 
     @staticmethod
@@ -113,7 +116,8 @@ class ClaimListFastRead(FastRead):
         query = _claim_query(scope["query_string"])
         if query is None:
             return Match.NONE, {}
-        return match, {**child_scope, QUERY_KEY: query}
+        # Named in the scope as the by-id route names itself: the log line takes its template.
+        return match, {**child_scope, QUERY_KEY: query, "route": self}
 
     @staticmethod
     async def read(request: Request) -> Response:

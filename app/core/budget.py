@@ -6,7 +6,6 @@ Unset, it is derived once at start-up from what the server allows (``max_connect
 the reserved slots and what other clients hold now), with a margin, and logged.
 """
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,9 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import make_url
 
-log = logging.getLogger("app.db")
+from app.core.logs import get_logger
+
+log = get_logger("app.db")
 
 # What the budget leaves free of the connections the server has spare at start-up: for psql
 # sessions, migrations, a second deploy starting before the first one stops, other clients.
@@ -88,31 +89,29 @@ def derive_budget(url: str, *, workers: int) -> int:
         server = read_server_connections(url)
     except psycopg.Error as exc:
         server = ServerConnections(FALLBACK_MAX_CONNECTIONS, 3, 0)
-        log.warning(
-            "could not read max_connections (%s); assuming %d", exc, FALLBACK_MAX_CONNECTIONS
-        )
+        log.warning("max_connections_unreadable", error=str(exc), assumed=FALLBACK_MAX_CONNECTIONS)
     budget = default_budget(server)
     if budget < MIN_PER_PROCESS * workers:
         log.warning(
-            "only %d connections spare on the server (max_connections %d, %d reserved, %d held "
-            "by others): %d workers need at least %d",
-            server.spare,
-            server.max_connections,
-            server.reserved,
-            server.held_by_others,
-            workers,
-            MIN_PER_PROCESS * workers,
+            "connections_spare_too_few",
+            spare=server.spare,
+            max_connections=server.max_connections,
+            reserved=server.reserved,
+            held_by_others=server.held_by_others,
+            workers=workers,
+            needed=MIN_PER_PROCESS * workers,
         )
         budget = MIN_PER_PROCESS * workers
+    # A warning, so that it shows at every level: the operator should choose the budget.
     log.warning(
-        "connection budget %d for %d worker(s): max_connections %d, %d reserved, %d held by "
-        "other clients, %d%% kept spare (set CLAIMS_DB_MAX_CONNECTIONS to choose)",
-        budget,
-        workers,
-        server.max_connections,
-        server.reserved,
-        server.held_by_others,
-        int(MARGIN * 100),
+        "connection_budget_derived",
+        budget=budget,
+        workers=workers,
+        max_connections=server.max_connections,
+        reserved=server.reserved,
+        held_by_others=server.held_by_others,
+        spare_percent=int(MARGIN * 100),
+        hint="set CLAIMS_DB_MAX_CONNECTIONS to choose",
     )
     return budget
 

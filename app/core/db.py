@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from time import perf_counter
 from typing import Any, TypeVar
 
 import orjson
@@ -24,6 +25,7 @@ from sqlmodel import Session
 
 from app.core import sqlite_writer
 from app.core.budget import PoolPlan, libpq_url
+from app.core.request_record import add_db_seconds
 from app.core.settings import Settings, get_settings
 from app.tracked.guard import install_bulk_write_guard
 
@@ -156,10 +158,17 @@ class Database:
         SQLite: in the group writer's thread, inside a savepoint of a transaction shared with
         the writes queued meanwhile, answered after that transaction's COMMIT (one fsync for
         the group; ``app.core.sqlite_writer``). PostgreSQL (and tests bound to a connection):
-        in the thread pool, on a write session of its own."""
-        if self._group_writer is not None:
-            return await self._group_writer.write(work)
-        return await to_thread.run_sync(self._write_now, work)
+        in the thread pool, on a write session of its own.
+
+        The time it takes counts as the request's database time (``app.core.request_record``),
+        the writer queue and the group's COMMIT included: that is what the request waits for."""
+        started = perf_counter()
+        try:
+            if self._group_writer is not None:
+                return await self._group_writer.write(work)
+            return await to_thread.run_sync(self._write_now, work)
+        finally:
+            add_db_seconds(perf_counter() - started)
 
     def _write_now(self, work: Callable[[Session], R]) -> R:
         with self.session(write=True) as session:
@@ -221,12 +230,17 @@ class Database:
         """``work(conn)`` on a read connection. Without ``snapshot``, no transaction is begun
         on SQLite: each statement sees its own moment (enough for one statement, or for
         statements over rows that never change, like revisions). With ``snapshot``, every
-        statement sees one moment, and the work runs in the thread pool."""
-        if snapshot:
-            return await to_thread.run_sync(self._read_snapshot, work)
-        if self.is_sqlite:
-            return self._read(work)
-        return await to_thread.run_sync(self._read, work)
+        statement sees one moment, and the work runs in the thread pool. Its time counts as
+        the request's database time, the pool wait and thread hop included."""
+        started = perf_counter()
+        try:
+            if snapshot:
+                return await to_thread.run_sync(self._read_snapshot, work)
+            if self.is_sqlite:
+                return self._read(work)
+            return await to_thread.run_sync(self._read, work)
+        finally:
+            add_db_seconds(perf_counter() - started)
 
     def _read(self, work: Callable[[Connection], R]) -> R:
         with self.read_connection(single_statement=True) as conn:
@@ -287,14 +301,18 @@ class Database:
     async def _fetch(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any], *, one: bool
     ) -> tuple[Sequence[str], list[tuple[Any, ...]]]:
-        if self.bind is not None:  # a test's transaction: read inside it, as everything does
-            return self._fetch_sync(self.bind.connection.dbapi_connection, sql, params, one)
-        if self._read_pool is not None:
-            return await self._fetch_async(self._read_pool, sql, params, one)
-        if self.is_sqlite:
-            return self._fetch_on_loop_reader(sql, params, one)
-        # PostgreSQL without an open read pool (a command, a test's app): the thread pool.
-        return await to_thread.run_sync(self._fetch_pooled, sql, params, one)
+        started = perf_counter()
+        try:
+            if self.bind is not None:  # a test's transaction: read inside it, as everything does
+                return self._fetch_sync(self.bind.connection.dbapi_connection, sql, params, one)
+            if self._read_pool is not None:
+                return await self._fetch_async(self._read_pool, sql, params, one)
+            if self.is_sqlite:
+                return self._fetch_on_loop_reader(sql, params, one)
+            # PostgreSQL without an open read pool (a command, a test's app): the thread pool.
+            return await to_thread.run_sync(self._fetch_pooled, sql, params, one)
+        finally:
+            add_db_seconds(perf_counter() - started)
 
     @staticmethod
     async def _fetch_async(

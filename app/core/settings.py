@@ -2,6 +2,7 @@
 
 import ipaddress
 from functools import lru_cache
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -132,6 +133,18 @@ class Settings(BaseSettings):
         description="On SIGTERM, how long `claimtracker serve` lets in-flight requests finish "
         "before it cancels them (uvicorn's timeout_graceful_shutdown); keep the orchestrator's "
         "stop timeout above it.",
+    )
+
+    # Logs and metrics
+    log_format: Literal["json", "console"] | None = Field(
+        default=None,
+        description="`json` (one JSON object a line on stderr) or `console` (readable lines). "
+        "Unset: console when stderr is a terminal, json otherwise.",
+    )
+    metrics: Literal["admin", "public", "off"] = Field(
+        default="admin",
+        description="GET /metrics (Prometheus text format): `admin` needs an admin key, "
+        "`public` needs none (keep it behind the proxy), `off` answers 404.",
     )
 
     @field_validator("public_base_url")

@@ -11,7 +11,6 @@ still meet at SQLite's own lock (``busy_timeout``).
 
 import asyncio
 import contextvars
-import logging
 import queue
 import sqlite3
 import threading
@@ -23,6 +22,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlmodel import Session
+
+from app.core.logs import get_logger
 
 
 class WriterQueueTimeout(sqlite3.OperationalError):
@@ -99,7 +100,7 @@ def connect_args() -> dict[str, Any]:
 
 MAX_GROUP = 64
 
-log = logging.getLogger(__name__)
+log = get_logger("app.db")
 
 T = TypeVar("T")
 
@@ -165,7 +166,7 @@ class GroupCommitWriter:
             try:
                 self._run_group(job)
             except Exception:  # a bug here must not leave every later write waiting forever
-                log.exception("the SQLite group writer failed a group")
+                log.exception("sqlite_writer_group_failed")
 
     def _next(self) -> _Job | None:
         """The next queued job that has not waited too long, or None when the queue is empty

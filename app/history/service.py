@@ -17,7 +17,8 @@ from sqlmodel import Session
 from app.auth.actor import Actor
 from app.core import errors
 from app.core.base import utcnow
-from app.core.bulk import insert_rows
+from app.core.bulk import DRIVER_MIN_ROWS, insert_rows
+from app.core.request_record import note_revision
 from app.history.hashing import revision_hash
 from app.history.models import SCHEMA_VERSION, EntityType, Revision, RevisionAction
 from app.history.snapshots import diff_snapshots
@@ -89,6 +90,7 @@ def record(
     session.add(entity)
     session.add(revision)
     session.flush()
+    note_revision(str(entity_type), str(action), revision.id or 0)  # set by the flush
     return revision
 
 
@@ -179,7 +181,20 @@ def record_creations(
         )
         for entity_id, snapshot in created
     ]
-    insert_rows(conn, Revision.__table__, rows)  # type: ignore[attr-defined]
+    if len(rows) < DRIVER_MIN_ROWS:
+        # RETURNING the ids for the request's log line (one round trip for one row).
+        returning = sa.insert(revision_table).returning(
+            revision_table.c.id, sort_by_parameter_order=True
+        )
+        ids = [int(revision_id) for (revision_id,) in conn.execute(returning, rows)]
+    else:
+        # Named before they are written, so the batch goes in with COPY / one executemany.
+        ids = reserve_ids(conn, revision_table, len(rows))
+        for row, revision_id in zip(rows, ids, strict=True):
+            row["id"] = revision_id
+        insert_rows(conn, revision_table, rows)
+    for revision_id in ids:
+        note_revision(str(entity_type), str(RevisionAction.created), revision_id)
     return [row["hash"] for row in rows]
 
 

@@ -7,10 +7,12 @@ hash match its last revision.
 """
 
 from collections.abc import Mapping
+from time import perf_counter
 from typing import Any
 
 from sqlalchemy import Connection, Result, Table, select
 
+from app.core.logs import get_logger
 from app.history.hashing import revision_hash
 from app.history.models import Revision, VerifyProblem, VerifyReport
 from app.history.snapshots import apply_changes
@@ -73,11 +75,29 @@ def _same_snapshot(left: dict[str, Any], right: dict[str, Any]) -> bool:
     return all(left.get(key) == right.get(key) for key in left.keys() | right.keys())
 
 
+log = get_logger("app.history")
+
+
 def verify_history(conn: Connection, entity_tables: Mapping[str, Table]) -> VerifyReport:
     """Run on a connection that sees one snapshot (Database.read_connection(snapshot=True)):
     entity rows and revisions are read by separate statements. ``entity_tables`` maps each
     entity type to the table of its rows (``app.tables.TRACKED_TABLES``): the ledger does not
-    know the domains, its callers do."""
+    know the domains, its callers do. Every run is logged (``history_verified``)."""
+    started = perf_counter()
+    report = _verify(conn, entity_tables)
+    broken = report.first_broken
+    (log.info if report.ok else log.error)(
+        "history_verified",
+        ok=report.ok,
+        entities=report.entities_checked,
+        revisions=report.revisions_checked,
+        seconds=round(perf_counter() - started, 3),
+        **({} if broken is None else {"first_broken": broken.model_dump(mode="json")}),
+    )
+    return report
+
+
+def _verify(conn: Connection, entity_tables: Mapping[str, Table]) -> VerifyReport:
     heads = _heads(conn, entity_tables)
     entities = 0
     revisions = 0

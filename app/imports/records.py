@@ -29,6 +29,7 @@ from app.claims.models import (
     StatusChange,
 )
 from app.core import errors
+from app.core.request_record import forget_revisions_since, revisions_mark
 from app.core.text import fold
 from app.imports.fields import CLAIM_FIELDS
 from app.outlets import service as outlets_service
@@ -91,6 +92,7 @@ def record_savepoint(batch: Batch) -> Iterator[None]:
     if session.in_transaction():
         session.commit()
     savepoint = batch.conn.begin_nested()
+    mark = revisions_mark()
     try:
         yield
         if session.in_transaction():
@@ -101,6 +103,7 @@ def record_savepoint(batch: Batch) -> Iterator[None]:
             session.rollback()
         if savepoint.is_active:
             savepoint.rollback()
+        forget_revisions_since(mark)  # undone: not in the request's log line
         session.expunge_all()
         batch.forget_record()
         raise

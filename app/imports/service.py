@@ -31,11 +31,17 @@ from app.auth.actor import Actor
 from app.claims.models import Claim
 from app.core import errors
 from app.core.db import BEGIN_IMMEDIATE, Database, in_chunks
+from app.core.logs import get_logger
+from app.core.metrics import IMPORT_ROWS
+from app.core.request_record import forget_revisions_since, revisions_mark
 from app.imports import batch as batch_path
 from app.imports import idempotency, records, unchanged
 from app.imports.idempotency import ImportAnswer
 from app.vocabulary.enums import OnError
 from app.vocabulary.records import ImportRecord, ImportSummary, RecordError
+
+log = get_logger("app.imports")
+OUTCOMES = ("created", "updated", "unchanged", "failed")
 
 
 def run_import(
@@ -50,6 +56,8 @@ def run_import(
 ) -> ImportAnswer:
     """One batch in one transaction: replay a stored answer, or import and store the answer."""
     caller_id = actor.key_id or 0
+    mark = revisions_mark()
+    committed = False
     with (
         idempotency.claim(caller_id, idempotency_key),
         _outer_transaction(database) as (conn, outer),
@@ -69,6 +77,7 @@ def run_import(
             summary.dry_run = dry_run
             if summary.failed and on_error is OnError.stop:
                 outer.rollback()
+                _log_batch(summary, records=len(raw_records), result="refused")
                 raise errors.ImportRefused(
                     f"{summary.failed} of {len(raw_records)} records failed; nothing was "
                     "imported (send on_error=skip to import the others).",
@@ -78,15 +87,38 @@ def run_import(
             answer = ImportAnswer(summary.model_dump_json().encode())
             if dry_run:
                 outer.rollback()
+                _log_batch(summary, records=len(raw_records), result="dry_run")
                 return answer
             if idempotency_key:
                 idempotency.store_answer(conn, caller_id, idempotency_key, body_fingerprint, answer)
             outer.commit()
+            committed = True
+            _log_batch(summary, records=len(raw_records), result="committed")
+            for outcome in OUTCOMES:
+                IMPORT_ROWS.labels(outcome).inc(getattr(summary, outcome))
             return answer
         except BaseException:
             if outer.is_active:
                 outer.rollback()
             raise
+        finally:
+            if not committed:  # rolled back: its revisions are not in the history
+                forget_revisions_since(mark)
+
+
+def _log_batch(summary: ImportSummary, *, records: int, result: str) -> None:
+    """The batch's event: ``result`` is committed, dry_run (rolled back on purpose) or refused
+    (a record failed under on_error=stop: nothing written)."""
+    log.info(
+        "import_batch",
+        batch_id=summary.batch_id,
+        records=records,
+        created=summary.created,
+        updated=summary.updated,
+        unchanged=summary.unchanged,
+        failed=summary.failed,
+        result=result,
+    )
 
 
 @contextmanager

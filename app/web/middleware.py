@@ -1,8 +1,6 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task per request)."""
 
-import logging
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -13,7 +11,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 CLIENT_REQUEST_ID_HEADER = "X-Client-Request-ID"
 # What a client's own id may look like to be echoed and logged: one copy, ASCII, bounded.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-log = logging.getLogger("app.request")
 
 
 def client_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -31,41 +28,6 @@ def client_request_id(headers: list[tuple[bytes, bytes]]) -> str | None:
     text = found.decode("latin-1")
     # fullmatch: ``$`` would let a trailing newline through.
     return text if _CLIENT_ID.fullmatch(text) else None
-
-
-class RequestIdMiddleware:
-    """Gives every request the server's own id (uuid4 hex): the ``X-Request-ID`` response
-    header, the problem documents' ``request_id`` and the revisions' ``request_id`` (hashed into
-    the history chain) all carry it. A usable client X-Request-ID is kept apart: echoed in
-    ``X-Client-Request-ID`` and logged (``app.request``, INFO) beside the server's id, never
-    stored in a revision."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = uuid.uuid4().hex
-        client_id = client_request_id(scope["headers"])
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        if client_id is not None:
-            state["client_request_id"] = client_id
-            log.info("request %s has client request id %s", request_id, client_id)
-
-        added = [(b"x-request-id", request_id.encode())]
-        if client_id is not None:
-            added.append((b"x-client-request-id", client_id.encode()))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                # Appended as raw pairs: MutableHeaders would rescan the list for each one.
-                message["headers"] = [*message.get("headers", ()), *added]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 class SecurityHeadersMiddleware:

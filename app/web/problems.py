@@ -4,7 +4,6 @@ The exception classes live in ``app/core/errors.py`` (no web import); this modul
 app factory, turns them and the framework's and database's own errors into responses.
 """
 
-import logging
 import re
 from functools import cache
 from http import HTTPStatus
@@ -23,9 +22,10 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 
 from app.core.errors import AppError, VersionMismatch, VersionRequired
+from app.core.logs import get_logger, mark_logged
 from app.web.responses import etag
 
-log = logging.getLogger("app.errors")
+log = get_logger("app.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -169,7 +169,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _integrity_error(request: Request, exc: Exception) -> Response:
-    log.info("integrity error: %s", exc)
+    log.info("integrity_error", error=str(exc.orig) if isinstance(exc, IntegrityError) else None)
     return problem_response(
         409,
         slug="conflict",
@@ -214,12 +214,21 @@ def database_unavailable_response(request: Request | None = None) -> Response:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else exc)
+    log.warning(
+        "database_unavailable",
+        error_class=type(exc).__name__,
+        error=str(exc).splitlines()[0] if str(exc) else None,
+    )
     return database_unavailable_response(request)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", exc_info=exc)
+    # The request id the problem document carries; the route and method are in the request's
+    # own line.
+    log.error(
+        "unhandled_error", request_id=getattr(request.state, "request_id", None), exc_info=exc
+    )
+    mark_logged(exc)
     return problem_response(500, slug="internal-error", request=request)
 
 

@@ -63,6 +63,7 @@ EXCEPTIONS = {
     ("POST", "/api/v1/claims/{entity_id}/restore"): Role.editor,
     ("POST", "/api/v1/claims/{entity_id}/revert"): Role.editor,
     ("GET", "/api/v1/history/verify"): Role.editor,
+    ("GET", "/metrics"): Role.admin,  # CLAIMS_METRICS=admin, the default
 }
 
 

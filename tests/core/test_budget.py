@@ -1,11 +1,11 @@
 """The connection budget: one total for the service, an equal share per worker, each share
 divided between the engine's pool (plus overflow) and the async read pool."""
 
-import logging
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
+from structlog.testing import capture_logs
 
 from app.cli import share_connection_budget
 from app.core.budget import (
@@ -76,21 +76,22 @@ class TestDerivedFromTheServer:
         assert server.reserved >= 0
         assert server.held_by_others >= 1  # the connection held above, at least
 
-    def test_the_derived_budget_is_logged_with_its_numbers(
-        self, caplog: pytest.LogCaptureFixture
-    ) -> None:
-        with caplog.at_level(logging.INFO, logger="app.db"):
+    def test_the_derived_budget_is_logged_with_its_numbers(self) -> None:
+        with capture_logs() as events:
             budget = derive_budget(PG_URL, workers=4)
         assert budget >= 4 * MIN_PER_PROCESS
-        assert f"connection budget {budget} for 4 worker(s): max_connections" in caplog.text
+        (event,) = [e for e in events if e["event"] == "connection_budget_derived"]
+        assert event["budget"] == budget
+        assert event["workers"] == 4
+        assert event["max_connections"] >= budget
 
-    def test_an_unreachable_server_gives_a_logged_fallback(
-        self, caplog: pytest.LogCaptureFixture
-    ) -> None:
-        with caplog.at_level(logging.INFO, logger="app.db"):
+    def test_an_unreachable_server_gives_a_logged_fallback(self) -> None:
+        with capture_logs() as events:
             budget = derive_budget("postgresql+psycopg://postgres@127.0.0.1:1/none", workers=2)
         assert budget == default_budget(ServerConnections(100, 3, 0))
-        assert "could not read max_connections" in caplog.text
+        (event,) = [e for e in events if e["event"] == "max_connections_unreadable"]
+        assert event["assumed"] == 100
+        assert event["log_level"] == "warning"
 
 
 @pytest.fixture

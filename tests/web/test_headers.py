@@ -1,12 +1,12 @@
 """Response headers every answer carries: the server's request id (and the client's, kept
 apart from the history), nosniff, and Cache-Control / Vary on API responses."""
 
-import logging
 import re
 from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
+from structlog.testing import capture_logs
 
 from app.core.db import Database
 from app.core.settings import Settings
@@ -82,15 +82,12 @@ class TestRequestId:
         assert response.status_code == 200
         assert "x-client-request-id" not in response.headers
 
-    def test_the_client_id_is_logged_beside_the_servers(
-        self, client: TestClient, caplog: pytest.LogCaptureFixture
-    ) -> None:
-        with caplog.at_level(logging.INFO, logger="app.request"):
+    def test_the_client_id_is_logged_beside_the_servers(self, client: TestClient) -> None:
+        with capture_logs() as events:
             response = client.get(CLAIMS, headers={"X-Request-ID": "desk-42"})
-        (record,) = [r for r in caplog.records if r.name == "app.request"]
-        assert record.getMessage() == (
-            f"request {response.headers['x-request-id']} has client request id desk-42"
-        )
+        (line,) = [event for event in events if event["event"] == "request"]
+        assert line["request_id"] == response.headers["x-request-id"]
+        assert line["client_request_id"] == "desk-42"
 
 
 @pytest.fixture
