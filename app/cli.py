@@ -48,13 +48,14 @@ def serve(
     from app.core.settings import get_settings
 
     settings = get_settings()
+    # Structured lines from this process too, from its first (the connection budget's); the
+    # app writes one line per request, so uvicorn's access log is off and its own logging
+    # config is not installed.
+    configure_logging(settings.log_format, settings.log_level)
     refuse_a_newer_schema()
     workers = workers or settings.workers
     share_connection_budget(workers)
     exit_quietly_after_graceful_shutdown()
-    # Structured lines from this process too; the app writes one line per request, so
-    # uvicorn's access log is off and its own logging config is not installed.
-    configure_logging(settings.log_format, settings.log_level)
     with metrics_shared_by(workers):
         uvicorn.run(
             "app.main:create_app",

@@ -1,7 +1,6 @@
 """The application factory."""
 
 import gc
-import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -132,7 +131,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         try:
             await to_thread.run_sync(refuse_to_serve_if_ahead, app.state.database)
         except SchemaAhead as exc:
-            logging.getLogger("app.lifecycle").error("refusing to serve: %s", exc)
+            get_logger("app.lifecycle").error("refusing_to_serve", reason=str(exc))
             await app.state.database.close()
             raise
         tune_garbage_collector()

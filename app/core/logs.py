@@ -140,5 +140,7 @@ def configure_logging(log_format: LogFormat | None, level: str) -> None:
     access.handlers.clear()
     access.propagate = False
     access.disabled = True
+    # Alembic announces each of its plugins at INFO whenever it loads: noise, not events.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     logging.getLogger("py.warnings").propagate = True
     logging.captureWarnings(True)

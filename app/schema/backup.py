@@ -12,7 +12,6 @@ PostgreSQL databases are backed up with pg_dump (docs/operations.md); these func
 them with ``NotSqlite``.
 """
 
-import logging
 import os
 import sqlite3
 import time
@@ -25,11 +24,12 @@ from pathlib import Path
 from sqlalchemy import Connection, create_engine
 from sqlalchemy.engine import make_url
 
+from app.core.logs import get_logger
 from app.history.models import VerifyReport
 from app.history.verify import verify_history
 from app.tables import TRACKED_TABLES
 
-log = logging.getLogger("app.backup")
+log = get_logger("app.backup")
 
 # 1024 pages (4 MiB at SQLite's default page size) per step, then a pause: the copy's reads
 # come in bursts the server's requests can slot between.
@@ -92,10 +92,7 @@ def backup_sqlite(source: Path, target: Path, *, force: bool = False) -> BackupR
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(f"{partial}{suffix}").unlink(missing_ok=True)
     result = BackupResult(target, target.stat().st_size, time.perf_counter() - started)
-    log.info(
-        "backup written",
-        extra={"path": str(target), "bytes": result.size_bytes, "seconds": result.seconds},
-    )
+    log.info("backup_written", path=str(target), bytes=result.size_bytes, seconds=result.seconds)
     return result
 
 

@@ -10,7 +10,6 @@ meets another file's pages), and the checked copy is renamed into place. The res
 is then verified once more where it lies.
 """
 
-import logging
 import os
 import shutil
 import sqlite3
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from app.core.logs import get_logger
 from app.history.models import VerifyReport
 from app.schema.backup import (
     describe,
@@ -32,7 +32,7 @@ from app.schema.backup import (
 from app.schema.migrate import upgrade
 from app.schema.versions import schema_state
 
-log = logging.getLogger("app.backup")
+log = get_logger("app.backup")
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -69,8 +69,7 @@ def restore_sqlite(backup: Path, database: Path) -> RestoreResult:
             Path(f"{staged}{suffix}").unlink(missing_ok=True)
     restored = verify_file(database)
     log.info(
-        "database restored",
-        extra={"backup": str(backup), "database": str(database), "replaced": str(replaced)},
+        "database_restored", backup=str(backup), database=str(database), replaced=str(replaced)
     )
     return RestoreResult(database, replaced, migrated_from, checked, restored)
 

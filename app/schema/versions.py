@@ -5,7 +5,6 @@ it is migrated. Ahead means a newer version of the code migrated the database; t
 read and write tables it does not know, so it refuses to serve on it (and to restore it).
 """
 
-import logging
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -13,10 +12,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.core.logs import get_logger
+
 if TYPE_CHECKING:
     from app.core.db import Database
 
-log = logging.getLogger("app.schema")
+log = get_logger("app.schema")
 
 VERSION_TABLE = "alembic_version"
 
@@ -86,7 +87,4 @@ def refuse_to_serve_if_ahead(database: "Database") -> None:
         with database.read_connection() as conn:
             refuse_if_ahead(conn)
     except SQLAlchemyError as exc:
-        log.warning(
-            "schema check skipped: the database is unreachable",
-            extra={"error": type(exc).__name__},
-        )
+        log.warning("schema_check_skipped_unreachable", error=type(exc).__name__)

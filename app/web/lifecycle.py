@@ -9,7 +9,6 @@ the requests and adds the log lines.
 
 import asyncio
 import json
-import logging
 import signal
 import threading
 from dataclasses import dataclass
@@ -18,7 +17,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-log = logging.getLogger("app.lifecycle")
+from app.core.logs import get_logger
+
+log = get_logger("app.lifecycle")
 
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -121,15 +122,10 @@ class ShutdownLog:
             return
         self._began = True
         log.info(
-            "shutdown began on %s: %d requests in flight, grace period %d s",
-            signal.Signals(signum).name,
-            self._counts.in_flight,
-            self._grace_seconds,
-            extra={
-                "signal": signal.Signals(signum).name,
-                "in_flight": self._counts.in_flight,
-                "grace_seconds": self._grace_seconds,
-            },
+            "shutdown_began",
+            signal=signal.Signals(signum).name,
+            in_flight=self._counts.in_flight,
+            grace_seconds=self._grace_seconds,
         )
 
     def finished(self) -> None:
@@ -137,18 +133,9 @@ class ShutdownLog:
         fields = {
             "requests_finished": counts.finished,
             "requests_cancelled": counts.cancelled,
-            "in_time": counts.cancelled == 0,
+            "grace_seconds": self._grace_seconds,
         }
         if counts.cancelled:
-            log.warning(
-                "shutdown: the grace period of %d s ran out; %d requests were cancelled",
-                self._grace_seconds,
-                counts.cancelled,
-                extra=fields,
-            )
+            log.warning("shutdown_grace_period_ran_out", **fields)
         else:
-            log.info(
-                "shutdown finished in time: every request completed (%d served)",
-                counts.finished,
-                extra=fields,
-            )
+            log.info("shutdown_finished_in_time", **fields)

@@ -215,7 +215,9 @@ def test_four_workers_with_default_settings_under_writers_and_racing_editors(
         writing.clear()
         everything = follow_feed(server, tally, writing, expected)
 
-    budget = re.search(r"connection budget (\d+) for 4 worker", server.log())
+    budget = re.search(
+        r'"event":"connection_budget_derived".*?"budget":(\d+),"workers":(\d+)', server.log()
+    )
     request.node.user_properties.extend(
         [
             ("route", route),
@@ -239,4 +241,5 @@ def test_four_workers_with_default_settings_under_writers_and_racing_editors(
     assert len(everything) == WRITERS * CLAIMS_EACH + 1 + EDITORS
     assert seen == everything
     assert budget is not None, server.log()
+    assert budget.group(2) == "4"
     assert peak.peak <= int(budget.group(1))

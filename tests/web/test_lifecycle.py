@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,11 +29,6 @@ from tests.servers import HOST, ROOT, free_port, server_env
 
 pytestmark = pytest.mark.slow
 
-# The logging `claimtracker serve` gets from its deployment, here the plainest: INFO to stderr.
-SERVE_WITH_LOGS = (
-    "import logging, sys; logging.basicConfig(level=logging.INFO, format='%(name)s %(message)s');"
-    "from app.cli import main; sys.argv[0] = 'claimtracker'; main()"
-)
 DEADLINE = 60.0
 
 
@@ -45,12 +41,21 @@ class Served:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_for_log(self, words: str) -> None:
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """The JSON log lines of the event ``name`` so far."""
+        found = []
+        for line in self.log().splitlines():
+            if line.startswith("{") and json.loads(line).get("event") == name:
+                found.append(json.loads(line))
+        return found
+
+    def wait_for_event(self, name: str) -> dict[str, Any]:
         deadline = time.monotonic() + DEADLINE
-        while words not in self.log():
-            assert time.monotonic() < deadline, f"{words!r} never logged:\n{self.log()}"
-            assert self.process.poll() is None or words in self.log(), self.log()
+        while not self.events(name):
+            assert time.monotonic() < deadline, f"{name!r} never logged:\n{self.log()}"
+            assert self.process.poll() is None or self.events(name), self.log()
             time.sleep(0.05)
+        return self.events(name)[0]
 
 
 @contextmanager
@@ -59,9 +64,11 @@ def serving(database_url: str, tmp_path: Path, **settings: str) -> Iterator[Serv
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", SERVE_WITH_LOGS, "serve", "--host", HOST, "--port", str(port)],
+            [sys.executable, "-m", "app.cli", "serve", "--host", HOST, "--port", str(port)],
             cwd=ROOT,
-            env=server_env(database_url, settings),
+            env=server_env(
+                database_url, {"CLAIMS_LOG_FORMAT": "json", "CLAIMS_LOG_LEVEL": "info", **settings}
+            ),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -127,14 +134,20 @@ class TestGracefulShutdown:
         with serving(database_url, tmp_path, CLAIMS_SHUTDOWN_GRACE_SECONDS="30") as served:
             with closing(start_post(served.port, key, body.encode())) as sock:
                 served.process.send_signal(signal.SIGTERM)
-                served.wait_for_log("shutdown began on SIGTERM: 1 requests in flight")
+                began = served.wait_for_event("shutdown_began")
+                assert (began["signal"], began["in_flight"], began["grace_seconds"]) == (
+                    "SIGTERM",
+                    1,
+                    30,
+                )
                 sock.sendall(body.encode())
                 response = read_all(sock)
             assert served.process.wait(timeout=DEADLINE) == 0, served.log()
         assert response.startswith(b"HTTP/1.1 201"), response
-        log = served.log()
-        assert "shutdown finished in time" in log
-        assert "Traceback" not in log
+        [finished] = served.events("shutdown_finished_in_time")
+        assert (finished["requests_cancelled"], finished["level"]) == (0, "info")
+        assert finished["requests_finished"] >= 1
+        assert "Traceback" not in served.log()
         engine = create_engine(database_url)
         with engine.connect() as conn:
             stored = conn.execute(text("SELECT statement FROM claim")).scalars().all()
@@ -156,9 +169,10 @@ class TestGracefulShutdown:
         assert head.startswith(b"HTTP/1.1 503"), response
         assert b"retry-after: 1" in head.lower()
         assert json.loads(body)["type"] == "urn:claimtracker:problem:shutting-down"
-        log = served.log()
-        assert "grace period of 1 s ran out; 1 requests were cancelled" in log
-        assert "Traceback" not in log
+        [ran_out] = served.events("shutdown_grace_period_ran_out")
+        assert (ran_out["requests_cancelled"], ran_out["grace_seconds"]) == (1, 1)
+        assert ran_out["level"] == "warning"
+        assert "Traceback" not in served.log()
 
 
 class TestStartUp:
