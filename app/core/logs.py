@@ -33,6 +33,11 @@ _UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
 _UVICORN_ACCESS = "uvicorn.access"
 _HANDLER_NAME = "claims-structured"
 
+# Set by ``configure_logging`` in JSON mode: where ``write_json_line`` writes, and from which
+# level. None: structlog renders every event (console mode, tests, a process not configured).
+_json_stream: Any = None
+_json_min_level = logging.INFO
+
 
 # Until a server configures logging (and in the CLI, the tests): structlog's defaults, but on
 # stderr, where stdout stays the commands' output (a key's secret is its last line).
@@ -94,10 +99,35 @@ def _json_text(event_dict: EventDict, **_: Any) -> str:
     return orjson.dumps(event_dict, default=str).decode()
 
 
+def write_json_line(level: int, event: str, logger: str, fields: dict[str, Any]) -> bool:
+    """The hottest event, one per request, written as the JSON line structlog would write
+    (the same frame and fields) without its processor chain: that chain cost about a quarter
+    of a GET by id's CPU (wrk on the SQLite bench database, 106-111 µs a request with the line
+    off, 119-142 µs with it through structlog). False, writing nothing, unless the process logs
+    JSON: the caller then logs the event through structlog as usual."""
+    if _json_stream is None:
+        return False
+    if level < _json_min_level:
+        return True  # filtered out, as structlog's level filter would
+    framed = {
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "level": logging.getLevelName(level).lower(),
+        "event": event,
+        "logger": logger,
+        **fields,
+    }
+    _json_stream.write(orjson.dumps(framed, default=str) + b"\n")
+    _json_stream.flush()
+    return True
+
+
 def configure_logging(log_format: LogFormat | None, level: str) -> None:
     """Set up this process's logging; safe to call again (it replaces its own handler)."""
+    global _json_stream, _json_min_level
     log_format = log_format or default_format()
     level_number = LEVELS.get(level.lower(), logging.INFO)
+    _json_stream = sys.stderr.buffer if log_format == "json" else None
+    _json_min_level = level_number
     renderer: Processor
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer(serializer=_json_bytes)

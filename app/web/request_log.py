@@ -12,6 +12,7 @@ route is the matched route's template, never the raw path: the path can carry id
 search terms, and a label per path would grow without bound.
 """
 
+import logging
 import re
 import uuid
 from collections import Counter
@@ -26,7 +27,7 @@ from starlette.routing import BaseRoute, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import metrics
-from app.core.logs import get_logger
+from app.core.logs import get_logger, write_json_line
 from app.core.request_record import CURRENT, RequestRecord
 from app.web.middleware import client_request_id
 
@@ -140,10 +141,9 @@ class RequestLogMiddleware:
         if revisions:
             fields["revisions"] = len(revisions)
             fields["revision_ids"] = [rid for _, _, rid in revisions[:MAX_LOGGED_REVISION_IDS]]
-        if status >= 500:
-            log.error("request", **fields)
-        else:
-            log.info("request", **fields)
+        level = logging.ERROR if status >= 500 else logging.INFO
+        if not write_json_line(level, "request", "app.request", fields):
+            (log.error if status >= 500 else log.info)("request", **fields)
         if self.count:
             self._count(template, method, status, seconds, record.db_seconds, revisions)
 

@@ -2,7 +2,9 @@
 X-Request-ID the client saw, with the route's template, the key's id and role, the revision ids
 a write recorded, and never a key's secret or the Authorization header."""
 
+import io
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -141,3 +143,29 @@ def test_a_500_logs_its_trace_with_the_request_id_the_client_saw(
     assert isinstance(error["exc_info"], RuntimeError)
     (line,) = [event for event in events if event["event"] == "request"]
     assert (line["request_id"], line["status"], line["route"]) == (request_id, 500, "/api/v1/fail")
+
+
+def test_the_request_line_is_written_as_structlog_would_frame_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The request line's direct JSON path (a JSON-logging process): the same frame, the level
+    filter applied, and nothing done in a process that does not log JSON."""
+    from app.core import logs
+
+    stream = io.BytesIO()
+    monkeypatch.setattr(logs, "_json_stream", None)
+    assert not logs.write_json_line(logging.INFO, "request", "app.request", {"status": 200})
+    monkeypatch.setattr(logs, "_json_stream", stream)
+    monkeypatch.setattr(logs, "_json_min_level", logging.WARNING)
+    assert logs.write_json_line(logging.INFO, "request", "app.request", {"status": 200})
+    assert stream.getvalue() == b""  # below the level: dropped, and not logged elsewhere
+    assert logs.write_json_line(logging.ERROR, "request", "app.request", {"status": 500})
+    line = json.loads(stream.getvalue())
+    assert list(line)[:4] == ["timestamp", "level", "event", "logger"]
+    assert (line["level"], line["event"], line["logger"], line["status"]) == (
+        "error",
+        "request",
+        "app.request",
+        500,
+    )
+    assert line["timestamp"].endswith("Z")
