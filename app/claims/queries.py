@@ -1,7 +1,7 @@
 """Reading claims: the filtered, searchable list, and a claim's evidence and appearances."""
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from sqlalchemy import Connection, text
 
 from app.claims.models import Appearance, Claim, ClaimPublic, ClaimQuery, ClaimTopic, Evidence
 from app.core import errors
-from app.core.pages import Condition, KeysetList, Page
+from app.core.pages import KeysetList, Page, compare, equals
 from app.core.paging import sort_keys
 from app.core.rowjson import RowJson
 from app.tracked.lookup import require_present
@@ -26,15 +26,6 @@ SORTS = sort_keys(
     claim_table.c.id,
     {"claimed_at": claim_table.c.claimed_at, "updated_at": claim_table.c.updated_at},
 )
-
-
-def _compare(column: Any, compare: Callable[[Any, Any], Any], name: str) -> Condition:
-    """``column <compare> :name``, the value bound with the column's type."""
-    return lambda _dialect: compare(column, sa.bindparam(name, type_=column.type))
-
-
-def _equals(column: Any, name: str) -> Condition:
-    return _compare(column, operator.eq, name)
 
 
 def _tagged(_dialect: str) -> Any:
@@ -67,15 +58,15 @@ CLAIMS = KeysetList(
     ROWS,
     SORTS,
     {
-        "status": _equals(_c.status, "status"),
-        "review": _equals(_c.review, "review"),
-        "speaker_id": _equals(_c.speaker_id, "speaker_id"),
-        "outlet_id": _equals(_c.outlet_id, "outlet_id"),
-        "language": _equals(_c.language, "language"),
+        "status": equals(_c.status, "status"),
+        "review": equals(_c.review, "review"),
+        "speaker_id": equals(_c.speaker_id, "speaker_id"),
+        "outlet_id": equals(_c.outlet_id, "outlet_id"),
+        "language": equals(_c.language, "language"),
         "topic": _tagged,
-        "claimed_after": _compare(_c.claimed_at, operator.ge, "claimed_after"),
-        "claimed_before": _compare(_c.claimed_at, operator.lt, "claimed_before"),
-        "updated_since": _compare(_c.updated_at, operator.ge, "updated_since"),
+        "claimed_after": compare(_c.claimed_at, operator.ge, "claimed_after"),
+        "claimed_before": compare(_c.claimed_at, operator.lt, "claimed_before"),
+        "updated_since": compare(_c.updated_at, operator.ge, "updated_since"),
         "q": _matches,
     },
 )

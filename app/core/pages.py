@@ -5,15 +5,17 @@ A list's page used to build its SELECT per request (SQLAlchemy expressions, a ca
 result object per row): about half of the server's CPU for a page of 50. Here a page's shape
 (which filters are set, the sort, which part of the keyset walk) picks SQL compiled on first
 use; the request supplies only values, bound through the columns' own type processors, and
-gets the rows as the driver's tuples. The keyset rules are those of ``app.core.paging``
-(``fetch_page``): the same order, the same cursors, nulls last on a nullable sort.
+gets the rows as the driver's tuples. Sorts and cursors are ``app.core.paging``'s; on a
+nullable sort the rows with a value come first, then those without, each part read by its own
+index-friendly statement (an ``OR column IS NULL`` would defeat the index).
 """
 
+import operator
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Integer, and_, bindparam, tuple_
+from sqlalchemy import Connection, Integer, String, and_, bindparam, func, or_, tuple_
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
@@ -25,6 +27,26 @@ if TYPE_CHECKING:
 
 # A WHERE condition for a dialect, its value bound as ``bindparam(<its filter name>)``.
 Condition = Callable[[str], Any]
+
+
+def compare(column: Any, comparison: Callable[[Any, Any], Any], name: str) -> Condition:
+    """``column <comparison> :name``, the value bound with the column's type."""
+    return lambda _dialect: comparison(column, bindparam(name, type_=column.type))
+
+
+def equals(column: Any, name: str) -> Condition:
+    return compare(column, operator.eq, name)
+
+
+def like_any(columns: Sequence[Any], name: str, *, lower: bool = True) -> Condition:
+    """Any of ``columns`` (lowercased) LIKE ``:name`` (a ``like_pattern``, escape ``\\``)."""
+    bound = bindparam(name, type_=String())
+
+    def condition(_dialect: str) -> Any:
+        return or_(*((func.lower(c) if lower else c).like(bound, escape="\\") for c in columns))
+
+    return condition
+
 
 CURSOR_VALUE = "page_cursor_value"
 CURSOR_ID = "page_cursor_id"

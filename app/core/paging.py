@@ -6,14 +6,12 @@ row's sort value and id. Anything that does not decode to exactly that answers 4
 
 import base64
 import binascii
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, Connection, and_, literal, tuple_
 from sqlalchemy.sql.elements import UnaryExpression
 
 from app.core import errors
@@ -53,29 +51,6 @@ class SortKey:
         if self.descending:
             return [self.column.desc(), self.id_column.desc()]
         return [self.column.asc(), self.id_column.asc()]
-
-    def id_after(self, last_id: int) -> ColumnElement[bool]:
-        return bool_expr(self.id_column < last_id if self.descending else self.id_column > last_id)
-
-    def after(self, value: Any, last_id: int) -> ColumnElement[bool]:
-        """Rows strictly after (value, last_id) in this order; nulls come last (fetch_page)."""
-        if self.by_id:
-            return self.id_after(last_id)
-        if value is None:
-            return and_(self.column.is_(None), self.id_after(last_id))
-        # Bind with the column's type: a row value does not pass it on, and a bare datetime
-        # would reach SQLite in another text format than the stored one.
-        bound = tuple_(literal(value, self.column.type), literal(last_id, self.id_column.type))
-        if self.descending:
-            return bool_expr(tuple_(self.column, self.id_column) < bound)
-        return bool_expr(tuple_(self.column, self.id_column) > bound)
-
-    def value_of(self, row: Any) -> Any:
-        return row.id if self.by_id else getattr(row, self.column.key)
-
-
-def bool_expr(expression: Any) -> ColumnElement[bool]:
-    return expression  # type: ignore[no-any-return]
 
 
 def sort_keys(id_column: Any, columns: dict[str, Any]) -> dict[str, SortKey]:
@@ -151,35 +126,3 @@ def decode_cursor(token: str, sort: SortKey) -> tuple[Any, int]:
         return checked_utc(parsed), last_id
     except ValueError:
         raise bad from None
-
-
-def fetch_page(
-    conn: Connection, statement: Any, sort: SortKey, cursor: str | None, limit: int
-) -> tuple[Sequence[Any], str | None]:
-    """Run a keyset page: one row more than asked tells whether there is a next page.
-
-    On a nullable sort column the rows with a value come first, then those without, each part
-    read by its own index-friendly query (an ``OR column IS NULL`` would defeat the index).
-    """
-    value, last_id = decode_cursor(cursor, sort) if cursor else (None, None)
-    in_null_tail = sort.nullable and cursor is not None and value is None
-    wanted = limit + 1
-    rows: list[Any] = []
-    if not in_null_tail:
-        head = statement
-        if sort.nullable:
-            head = head.where(sort.column.is_not(None))
-        if last_id is not None:
-            head = head.where(sort.after(value, last_id))
-        rows = list(conn.execute(head.order_by(*sort.order_by()).limit(wanted)))
-    if sort.nullable and len(rows) < wanted:
-        tail = statement.where(sort.column.is_(None))
-        if in_null_tail and last_id is not None:
-            tail = tail.where(sort.id_after(last_id))
-        tail = tail.order_by(*sort.order_by()[1:]).limit(wanted - len(rows))
-        rows.extend(conn.execute(tail))
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    last = rows[-1]
-    return rows, encode_cursor(sort, sort.value_of(last), last.id)

@@ -62,9 +62,7 @@ def _outlet(outlet: Outlet, status_code: int = 200) -> Response:
     dependencies=[READER],
 )
 async def list_outlets(request: Request, query: Annotated[OutletQuery, Query()]) -> Response:
-    rows, next_cursor = await database_of(request).read(
-        lambda conn: service.list_outlets(conn, query)
-    )
+    rows, next_cursor = await service.list_outlets(database_of(request), query)
     return rows_page_response(service.ROWS, request.url, rows, next_cursor)
 
 

@@ -1,11 +1,11 @@
 """Outlet rules: every write records a revision."""
 
-from collections.abc import Sequence
+import operator
 from typing import Any
 
-from sqlalchemy import Connection, func
-
-from app.core.paging import fetch_page, pick_sort, sort_keys
+from app.core.db import Database
+from app.core.pages import KeysetList, Page, compare, equals, like_any
+from app.core.paging import sort_keys
 from app.core.rowjson import RowJson
 from app.core.text import like_pattern
 from app.history.models import EntityType
@@ -30,19 +30,22 @@ OUTLETS = OutletService()
 create_outlet = OUTLETS.create
 
 
-def list_outlets(conn: Connection, query: OutletQuery) -> tuple[Sequence[Any], str | None]:
-    sort = pick_sort(SORTS, query.sort)
-    statement = ROWS.select(conn.dialect.name).where(outlet_table.c.deleted_at.is_(None))
-    if query.q:
-        pattern = like_pattern(query.q.lower())
-        statement = statement.where(
-            func.lower(outlet_table.c.name).like(pattern, escape="\\")
-            | func.lower(outlet_table.c.domain).like(pattern, escape="\\")
-        )
-    if query.kind is not None:
-        statement = statement.where(outlet_table.c.kind == query.kind)
-    if query.country is not None:
-        statement = statement.where(outlet_table.c.country == query.country)
-    if query.updated_since is not None:
-        statement = statement.where(outlet_table.c.updated_at >= query.updated_since)
-    return fetch_page(conn, statement, sort, query.cursor, query.limit)
+_c = outlet_table.c
+OUTLET_LIST = KeysetList(
+    ROWS,
+    SORTS,
+    {
+        "q": like_any((_c.name, _c.domain), "q"),
+        "kind": equals(_c.kind, "kind"),
+        "country": equals(_c.country, "country"),
+        "updated_since": compare(_c.updated_at, operator.ge, "updated_since"),
+    },
+)
+
+
+async def list_outlets(database: Database, query: OutletQuery) -> Page:
+    filters: dict[str, Any] = {"q": like_pattern(query.q.lower())} if query.q else {}
+    for name in ("kind", "country", "updated_since"):
+        if (value := getattr(query, name)) is not None:
+            filters[name] = value
+    return await OUTLET_LIST.page(database, filters, query.sort, query.cursor, query.limit)

@@ -62,9 +62,7 @@ def _source(source: Source, status_code: int = 200) -> Response:
     dependencies=[READER],
 )
 async def list_sources(request: Request, query: Annotated[SourceQuery, Query()]) -> Response:
-    rows, next_cursor = await database_of(request).read(
-        lambda conn: service.list_sources(conn, query)
-    )
+    rows, next_cursor = await service.list_sources(database_of(request), query)
     return rows_page_response(service.ROWS, request.url, rows, next_cursor)
 
 

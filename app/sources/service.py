@@ -1,11 +1,11 @@
 """Source rules: every write records a revision."""
 
-from collections.abc import Sequence
+import operator
 from typing import Any
 
-from sqlalchemy import Connection, func
-
-from app.core.paging import fetch_page, pick_sort, sort_keys
+from app.core.db import Database
+from app.core.pages import KeysetList, Page, compare, equals, like_any
+from app.core.paging import sort_keys
 from app.core.rowjson import RowJson
 from app.core.text import like_pattern
 from app.history.models import EntityType
@@ -30,19 +30,22 @@ SOURCES = SourceService()
 create_source = SOURCES.create
 
 
-def list_sources(conn: Connection, query: SourceQuery) -> tuple[Sequence[Any], str | None]:
-    sort = pick_sort(SORTS, query.sort)
-    statement = ROWS.select(conn.dialect.name).where(source_table.c.deleted_at.is_(None))
-    if query.q:
-        pattern = like_pattern(query.q.lower())
-        statement = statement.where(
-            func.lower(source_table.c.title).like(pattern, escape="\\")
-            | func.lower(source_table.c.url).like(pattern, escape="\\")
-        )
-    if query.outlet_id is not None:
-        statement = statement.where(source_table.c.outlet_id == query.outlet_id)
-    if query.language is not None:
-        statement = statement.where(source_table.c.language == query.language)
-    if query.updated_since is not None:
-        statement = statement.where(source_table.c.updated_at >= query.updated_since)
-    return fetch_page(conn, statement, sort, query.cursor, query.limit)
+_c = source_table.c
+SOURCE_LIST = KeysetList(
+    ROWS,
+    SORTS,
+    {
+        "q": like_any((_c.title, _c.url), "q"),
+        "outlet_id": equals(_c.outlet_id, "outlet_id"),
+        "language": equals(_c.language, "language"),
+        "updated_since": compare(_c.updated_at, operator.ge, "updated_since"),
+    },
+)
+
+
+async def list_sources(database: Database, query: SourceQuery) -> Page:
+    filters: dict[str, Any] = {"q": like_pattern(query.q.lower())} if query.q else {}
+    for name in ("outlet_id", "language", "updated_since"):
+        if (value := getattr(query, name)) is not None:
+            filters[name] = value
+    return await SOURCE_LIST.page(database, filters, query.sort, query.cursor, query.limit)

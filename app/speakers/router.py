@@ -62,9 +62,7 @@ def _speaker(speaker: Speaker, status_code: int = 200) -> Response:
     dependencies=[READER],
 )
 async def list_speakers(request: Request, query: Annotated[SpeakerQuery, Query()]) -> Response:
-    rows, next_cursor = await database_of(request).read(
-        lambda conn: service.list_speakers(conn, query)
-    )
+    rows, next_cursor = await service.list_speakers(database_of(request), query)
     return rows_page_response(service.ROWS, request.url, rows, next_cursor)
 
 

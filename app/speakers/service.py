@@ -1,15 +1,17 @@
 """Speaker rules: every write records a revision and keeps the alias search index."""
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, func, insert, select
+from sqlalchemy import bindparam, delete, exists, func, insert, select
 from sqlmodel import Session
 
 from app.core import errors
 from app.core.bulk import insert_rows
-from app.core.db import in_chunks
-from app.core.paging import fetch_page, pick_sort, sort_keys
+from app.core.db import Database, in_chunks
+from app.core.pages import KeysetList, Page, compare, equals
+from app.core.paging import sort_keys
 from app.core.rowjson import RowJson
 from app.core.text import fold, like_pattern
 from app.history.models import EntityType
@@ -114,23 +116,35 @@ def find_speaker_id(session: Session, *, name: str) -> int | None:
     return find_speaker_ids(session, names=[name]).get(fold(name))
 
 
-def list_speakers(conn: Connection, query: SpeakerQuery) -> tuple[Sequence[Any], str | None]:
-    sort = pick_sort(SORTS, query.sort)
-    statement = ROWS.select(conn.dialect.name).where(speaker_table.c.deleted_at.is_(None))
+def _named(_dialect: str) -> Any:
+    """A name or alias of the speaker matches ``:q`` (a LIKE pattern of the folded words)."""
+    return exists().where(
+        alias_table.c.speaker_id == speaker_table.c.id,
+        alias_table.c.folded.like(bindparam("q", type_=alias_table.c.folded.type), escape="\\"),
+    )
+
+
+_s = speaker_table.c
+SPEAKER_LIST = KeysetList(
+    ROWS,
+    SORTS,
+    {
+        "q": _named,
+        "kind": equals(_s.kind, "kind"),
+        "country": equals(_s.country, "country"),
+        "updated_since": compare(_s.updated_at, operator.ge, "updated_since"),
+    },
+)
+
+
+async def list_speakers(database: Database, query: SpeakerQuery) -> Page:
+    filters: dict[str, Any] = {}
     if query.q:
         folded = fold(query.q)
         if not folded:
             raise errors.BadRequest("q must contain letters or digits.", field="q")
-        statement = statement.where(
-            exists().where(
-                alias_table.c.speaker_id == speaker_table.c.id,
-                alias_table.c.folded.like(like_pattern(folded), escape="\\"),
-            )
-        )
-    if query.kind is not None:
-        statement = statement.where(speaker_table.c.kind == query.kind)
-    if query.country is not None:
-        statement = statement.where(speaker_table.c.country == query.country)
-    if query.updated_since is not None:
-        statement = statement.where(speaker_table.c.updated_at >= query.updated_since)
-    return fetch_page(conn, statement, sort, query.cursor, query.limit)
+        filters["q"] = like_pattern(folded)
+    for name in ("kind", "country", "updated_since"):
+        if (value := getattr(query, name)) is not None:
+            filters[name] = value
+    return await SPEAKER_LIST.page(database, filters, query.sort, query.cursor, query.limit)
