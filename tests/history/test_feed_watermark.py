@@ -182,6 +182,33 @@ class TestTheOrderIsTheWritersNotTheIds:
         ]
 
 
+class TestACommitIsShownAtOnce:
+    def test_an_edit_is_below_the_watermark_as_soon_as_it_commits(self, engine: Engine) -> None:
+        """An edit's transaction has its id before the revision is written (the row lock
+        takes it). Once it commits with nothing else in flight, the watermark is the next
+        transaction id to come: the revision must sort below it, or the feed (and everything
+        that follows the feed) would hold the desk's last change back until someone writes
+        again."""
+        with writer(engine) as (conn, session):
+            claim_id = factories.claim(session).id
+            conn.commit()
+        with writer(engine) as (conn, session):
+            start_writing(conn)
+            edit(session, claim_id, "the last change of the day")
+            conn.commit()
+        with engine.connect() as conn:
+            [(feed_xid, next_xid)] = conn.execute(
+                text(
+                    "SELECT feed_xid, pg_snapshot_xmax(pg_current_snapshot())::text::bigint "
+                    "FROM revision WHERE entity_id = :id AND version = 2"
+                ),
+                {"id": claim_id},
+            )
+        assert feed_xid < next_xid
+        settled_feed(engine, 2)
+        assert [revision.version for revision in revisions(engine)] == [1, 2]
+
+
 def edit(session: Session, claim_id: int | None, context: str) -> None:
     assert claim_id is not None
     claims_service.update_claim(
