@@ -37,8 +37,15 @@ class TestPlanPools:
         plan = plan_pools(500, pool_size=10)
         assert (plan.sync_pool_size, plan.sync_max_overflow) == (10, 5)
 
-    def test_a_quarter_goes_to_the_async_reads(self) -> None:
-        plan = plan_pools(16, pool_size=32)
+    def test_one_listens_and_a_quarter_of_the_rest_goes_to_the_async_reads(self) -> None:
+        plan = plan_pools(17, pool_size=32)
+        assert plan.listen_connections == 1
+        assert plan.async_pool_size == 4
+        assert plan.sync_pool_size + plan.sync_max_overflow == 12
+
+    def test_behind_a_transaction_pooler_nothing_listens(self) -> None:
+        plan = plan_pools(16, pool_size=32, listen=False)
+        assert plan.listen_connections == 0
         assert plan.async_pool_size == 4
         assert plan.sync_pool_size + plan.sync_max_overflow == 12
 
