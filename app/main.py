@@ -24,7 +24,10 @@ from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
 from app.health import router as health
 from app.health.metrics import metrics_router
+from app.history.feed_tail import feed_tail_for
 from app.history.router import router as history_router
+from app.history.stream_router import StreamCounts
+from app.history.stream_router import router as stream_router
 from app.imports.router import router as imports_router
 from app.outlets.router import router as outlets_router
 from app.schema.versions import SchemaAhead, refuse_to_serve_if_ahead
@@ -82,12 +85,17 @@ async def open_database(settings: Settings) -> Database:
         total = await to_thread.run_sync(
             lambda: derive_budget(settings.database_url, workers=settings.workers)
         )
-    plan = plan_pools(per_process(total, settings.workers), pool_size=settings.pool_size)
+    plan = plan_pools(
+        per_process(total, settings.workers),
+        pool_size=settings.pool_size,
+        listen=not settings.db_pooler,
+    )
     get_logger("app.db").info(
         "connection_pools",
         write_pool=plan.sync_pool_size,
         write_overflow=plan.sync_max_overflow,
         read_pool=plan.async_pool_size,
+        listen=plan.listen_connections,
     )
     database = Database(make_engine(settings=settings, plan=plan), settings=settings)
     await database.open_read_pool(size=plan.async_pool_size, settings=settings)
@@ -125,9 +133,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if database is not None:
             app.state.database = database
-            yield
+            app.state.feed_tail = feed_tail_for(database, settings)
+            try:
+                yield
+            finally:
+                await app.state.feed_tail.close()
             return
         app.state.database = await open_database(settings)
+        app.state.feed_tail = feed_tail = feed_tail_for(app.state.database, settings)
         try:
             await to_thread.run_sync(refuse_to_serve_if_ahead, app.state.database)
         except SchemaAhead as exc:
@@ -137,11 +150,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         tune_garbage_collector()
         shorten_thread_switch_interval()
         counts = app.request_counts if isinstance(app, ClaimTrackerApp) else RequestCounts()
-        shutdown_log = ShutdownLog(counts, settings.shutdown_grace_seconds)
+        shutdown_log = ShutdownLog(
+            counts, settings.shutdown_grace_seconds, on_begin=feed_tail.end_streams
+        )
         shutdown_log.watch_signals()
         try:
             yield
         finally:
+            await feed_tail.close()
             await app.state.database.close()  # after the queued writes are committed
             shutdown_log.finished()
 
@@ -165,6 +181,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Read by the auth dependency (public reads, rate limits) for this app, not the process.
     app.state.settings = settings
     app.state.rate_limits = make_rate_limits(settings)
+    app.state.stream_counts = StreamCounts()
 
     # Included straight into the app (not through an /api/v1 router): every level of nesting
     # costs route matching on each request.
@@ -174,6 +191,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         outlets_router,
         sources_router,
         history_router,
+        stream_router,
         keys_router,
         imports_router,
         exports_router,

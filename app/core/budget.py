@@ -39,19 +39,27 @@ class ServerConnections:
 
 @dataclass(frozen=True, slots=True)
 class PoolPlan:
-    """One process's share: the engine's pool and overflow, and the async read pool."""
+    """One process's share: the engine's pool and overflow, the async read pool, and the
+    connection that LISTENs for new revisions (the change stream's wake-ups)."""
 
     sync_pool_size: int
     sync_max_overflow: int
     async_pool_size: int
+    listen_connections: int = 0
 
     @property
     def total(self) -> int:
-        return self.sync_pool_size + self.sync_max_overflow + self.async_pool_size
+        return (
+            self.sync_pool_size
+            + self.sync_max_overflow
+            + self.async_pool_size
+            + self.listen_connections
+        )
 
 
-# The least one process can work with: one connection for writes, one for async reads.
-MIN_PER_PROCESS = 2
+# The least one process can work with: one connection for writes, one for async reads, one
+# that listens for the change stream.
+MIN_PER_PROCESS = 3
 
 
 def libpq_url(url: str) -> str:
@@ -127,12 +135,21 @@ def per_process(budget: int, workers: int) -> int:
     return share
 
 
-def plan_pools(share: int, *, pool_size: int) -> PoolPlan:
-    """Divide one process's ``share``: a quarter (at least one) to the async read pool, the
-    rest to the engine, two thirds kept and one third overflow; the engine keeps at most
-    ``pool_size`` (CLAIMS_POOL_SIZE) plus half of that as overflow."""
-    async_size = max(1, share // 4)
-    sync_total = max(1, share - async_size)
+def plan_pools(share: int, *, pool_size: int, listen: bool = True) -> PoolPlan:
+    """Divide one process's ``share``: one connection to LISTEN for new revisions (unless
+    ``listen`` is off: behind a transaction pooler, where LISTEN cannot work), a quarter of the
+    rest (at least one) to the async read pool, the remainder to the engine, two thirds kept
+    and one third overflow; the engine keeps at most ``pool_size`` (CLAIMS_POOL_SIZE) plus half
+    of that as overflow."""
+    listen_connections = 1 if listen else 0
+    rest = share - listen_connections
+    async_size = max(1, rest // 4)
+    sync_total = max(1, rest - async_size)
     kept = min(pool_size, max(1, sync_total - sync_total // 3))
     overflow = min(pool_size // 2, sync_total - kept)
-    return PoolPlan(sync_pool_size=kept, sync_max_overflow=overflow, async_pool_size=async_size)
+    return PoolPlan(
+        sync_pool_size=kept,
+        sync_max_overflow=overflow,
+        async_pool_size=async_size,
+        listen_connections=listen_connections,
+    )

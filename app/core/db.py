@@ -158,6 +158,12 @@ class Database:
         self._loop_reader: tuple[int, PoolProxiedConnection] | None = None
         # PostgreSQL writes (and tests' bound writes) in the thread pool, a few at a time.
         self._write_limiter = anyio.CapacityLimiter(WRITE_THREADS)
+        self._write_listeners: list[Callable[[], None]] = []
+
+    def on_write(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` on the event loop after each write of this process committed
+        (the change stream's wake-up on SQLite, where there is no NOTIFY)."""
+        self._write_listeners.append(listener)
 
     async def write(self, work: Callable[[Session], R]) -> R:
         """``work(session)`` as one write, from an async handler; the work commits (once).
@@ -172,10 +178,16 @@ class Database:
         started = perf_counter()
         try:
             if self._group_writer is not None:
-                return await self._group_writer.write(work)
-            return await to_thread.run_sync(self._write_now, work, limiter=self._write_limiter)
+                result = await self._group_writer.write(work)
+            else:
+                result = await to_thread.run_sync(
+                    self._write_now, work, limiter=self._write_limiter
+                )
         finally:
             add_db_seconds(perf_counter() - started)
+        for listener in self._write_listeners:
+            listener()
+        return result
 
     def _write_now(self, work: Callable[[Session], R]) -> R:
         with self.session(write=True) as session:

@@ -115,3 +115,13 @@ class TooManyRequests(AppError):
 
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
+
+
+class Unavailable(AppError):
+    """The service cannot take this request now (503), for a reason other than the database
+    (whose errors ``app/web/problems.py`` answers itself)."""
+
+    status, slug, title = 503, "unavailable", "Service Unavailable"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)

@@ -15,6 +15,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -62,6 +63,20 @@ IMPORT_ROWS = Counter(
     "Records of committed import batches, by outcome (created, updated, unchanged, failed: "
     "skipped with on_error=skip).",
     ["outcome"],
+)
+
+# livesum: in multi-process mode a scrape adds up the processes that are alive (a stopped
+# worker's streams are closed, whatever its file still says).
+OPEN_STREAMS = Gauge(
+    "claims_change_streams_open",
+    "Change streams (GET /api/v1/changes/stream) open now.",
+    multiprocess_mode="livesum",
+)
+STREAM_FEED_READS = Counter(
+    "claims_change_stream_feed_reads",
+    "Change-feed reads made for the streams: `shared` (one per wake-up per process, for every "
+    "stream at the end of the feed) or `own` (a stream catching up from an older cursor).",
+    ["kind"],
 )
 
 

@@ -147,6 +147,51 @@ class Settings(BaseSettings):
         "`public` needs none (keep it behind the proxy), `off` answers 404.",
     )
 
+    # Change stream
+    stream_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=15,
+        description="GET /changes/stream sends a comment line this often when it has nothing "
+        "else to send, so proxies keep the connection open.",
+    )
+    stream_poll_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=60,
+        description="How often a process re-reads the change feed for its streams when nothing "
+        "woke it: SQLite (writes of other processes), and PostgreSQL behind a transaction "
+        "pooler (CLAIMS_DB_POOLER, where LISTEN cannot work).",
+    )
+    stream_recheck_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=600,
+        description="PostgreSQL with LISTEN/NOTIFY: the re-read without a notification, for a "
+        "feed held back by a transaction that wrote no revision, or a notification lost while "
+        "the listening connection was being replaced.",
+    )
+    stream_send_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="A stream whose client has not taken an event (or a heartbeat) within this "
+        "long is closed: a slow consumer is dropped, not buffered.",
+    )
+    stream_max_per_key: int = Field(
+        default=5,
+        ge=1,
+        le=10_000,
+        description="Open streams one key may hold in one process (callers without a key: one "
+        "client address); above it 429 with Retry-After.",
+    )
+    stream_max_per_process: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Open streams one server process holds; above it 503 with Retry-After.",
+    )
+
     @field_validator("public_base_url")
     @classmethod
     def _plain_http_url(cls, value: str | None) -> str | None:

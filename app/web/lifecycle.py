@@ -11,6 +11,7 @@ import asyncio
 import json
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -94,10 +95,19 @@ class ShutdownLog:
     """Logs the start of a shutdown from the signal (chained before uvicorn's own handler) and
     its end from the lifespan."""
 
-    def __init__(self, counts: RequestCounts, grace_seconds: int) -> None:
+    def __init__(
+        self,
+        counts: RequestCounts,
+        grace_seconds: int,
+        *,
+        on_begin: Callable[[], None] | None = None,
+    ) -> None:
         self._counts = counts
         self._grace_seconds = grace_seconds
         self._began = False
+        # What must end before uvicorn waits for the requests in flight: the change streams,
+        # which would otherwise hold the shutdown for the whole grace period.
+        self._on_begin = on_begin
 
     def watch_signals(self) -> None:
         """Chain onto the handlers uvicorn installed for this process (they are in place
@@ -127,6 +137,8 @@ class ShutdownLog:
             in_flight=self._counts.in_flight,
             grace_seconds=self._grace_seconds,
         )
+        if self._on_begin is not None:
+            self._on_begin()
 
     def finished(self) -> None:
         counts = self._counts

@@ -37,8 +37,15 @@ class TestPlanPools:
         plan = plan_pools(500, pool_size=10)
         assert (plan.sync_pool_size, plan.sync_max_overflow) == (10, 5)
 
-    def test_a_quarter_goes_to_the_async_reads(self) -> None:
-        plan = plan_pools(16, pool_size=32)
+    def test_one_listens_and_a_quarter_of_the_rest_goes_to_the_async_reads(self) -> None:
+        plan = plan_pools(17, pool_size=32)
+        assert plan.listen_connections == 1
+        assert plan.async_pool_size == 4
+        assert plan.sync_pool_size + plan.sync_max_overflow == 12
+
+    def test_behind_a_transaction_pooler_nothing_listens(self) -> None:
+        plan = plan_pools(16, pool_size=32, listen=False)
+        assert plan.listen_connections == 0
         assert plan.async_pool_size == 4
         assert plan.sync_pool_size + plan.sync_max_overflow == 12
 
@@ -147,8 +154,9 @@ class TestAProcessStaysWithinItsShare:
                 read_pool = database._read_pool
                 assert read_pool is not None
                 held = pool.size() + pool._max_overflow  # type: ignore[attr-defined]
-                assert held + read_pool.max_size <= 20
-                assert read_pool.max_size == 5
+                # One more connection LISTENs for the change stream (opened with the first).
+                assert held + read_pool.max_size + 1 <= 20
+                assert read_pool.max_size == 4
             finally:
                 await database.close()
         finally:
