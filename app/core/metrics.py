@@ -11,7 +11,14 @@ Labels are bounded: ``route`` is the route's template (``/api/v1/claims/{entity_
 
 import os
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -51,6 +58,18 @@ IMPORT_ROWS = Counter(
     "Records of committed import batches, by outcome (created, updated, unchanged, failed: "
     "skipped with on_error=skip).",
     ["outcome"],
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "claims_webhook_attempts",
+    "Webhook delivery attempts, by outcome (delivered, http_error, timeout, network_error, "
+    "refused).",
+    ["outcome"],
+)
+# Every dispatcher counts the same shared queue: the scrape shows the largest live value.
+WEBHOOK_QUEUE_DEPTH = Gauge(
+    "claims_webhook_queue_depth",
+    "Pending webhook deliveries of enabled endpoints, as the dispatchers last counted them.",
+    multiprocess_mode="livemax",
 )
 
 
