@@ -73,9 +73,11 @@ def parse_events(events: Sequence[str]) -> list[tuple[str, str]]:
         elif (entity_type, action) not in pairs:
             pairs.append((entity_type, action))
     if bad:
-        raise errors.RuleViolation(
-            "Unknown webhook events.", rule="webhook_event", field="events", errors=bad
+        refused = errors.RuleViolation(
+            "Unknown webhook events.", rule="webhook_event", field="events"
         )
+        refused.errors = bad  # every bad pattern, each at its index
+        raise refused
     return pairs
 
 

@@ -60,7 +60,8 @@ def test_a_failing_receiver_sees_retries_with_the_same_id_and_later_events_wait(
     assert len(receiver.received) == 1
     deliveries = desk.client.get(f"{HOOKS}/{endpoint['id']}/deliveries").json()["items"]
     head = next(d for d in deliveries if d["attempts"] == 1)
-    assert head["status"] == "pending" and head["next_attempt_at"] is not None
+    assert head["status"] == "pending"
+    assert head["next_attempt_at"] is not None
     assert head["attempt_log"][0]["outcome"] == "http_error"
 
     desk.drain_until(lambda: len(receiver.received) == 4)
@@ -82,7 +83,8 @@ def test_redirects_are_not_followed(desk: Desk, receiver: Receiver) -> None:
     desk.drain()
     assert len(receiver.received) == 1  # the Location was never asked for
     attempt = desk.client.get(f"{HOOKS}/{endpoint['id']}/deliveries").json()["items"][0]
-    assert attempt["last_response_status"] == 302 and attempt["status"] == "pending"
+    assert attempt["last_response_status"] == 302
+    assert attempt["status"] == "pending"
 
 
 def test_the_last_retry_fails_the_delivery_and_a_long_failure_disables_the_endpoint(
@@ -97,14 +99,16 @@ def test_the_last_retry_fails_the_delivery_and_a_long_failure_disables_the_endpo
     assert [(d["status"], d["attempts"]) for d in deliveries] == [("failed", 4)]
     assert len(receiver.received) == 4
     shown = desk.client.get(f"{HOOKS}/{endpoint['id']}").json()
-    assert shown["enabled"] is True and shown["failing_since"] is not None
+    assert shown["enabled"] is True
+    assert shown["failing_since"] is not None
 
     desk.claim("Another.")  # failing for longer than disable_after: disabled
     time.sleep(0.05)
     desk.drain(webhook_disable_after_seconds=0.01)
     shown = desk.client.get(f"{HOOKS}/{endpoint['id']}").json()
     assert shown["enabled"] is False
-    assert shown["disabled_at"] is not None and "503" in shown["disabled_reason"]
+    assert shown["disabled_at"] is not None
+    assert "503" in shown["disabled_reason"]
 
     before = desk.scalar("SELECT count(*) FROM webhook_delivery")
     desk.claim("While disabled.")
@@ -112,7 +116,8 @@ def test_the_last_retry_fails_the_delivery_and_a_long_failure_disables_the_endpo
 
     receiver.answer = lambda _n: 200
     enabled = desk.client.patch(f"{HOOKS}/{endpoint['id']}", json={"enabled": True}).json()
-    assert enabled["enabled"] is True and enabled["disabled_reason"] is None
+    assert enabled["enabled"] is True
+    assert enabled["disabled_reason"] is None
     desk.drain()
     assert bodies(receiver)[-1]["data"]["snapshot"]["statement"] == "Another."
 
@@ -124,7 +129,8 @@ def test_rotation_signs_with_both_secrets_during_the_grace_period(
     rotated = desk.client.post(f"{HOOKS}/{endpoint['id']}/rotate-secret", json={})
     assert rotated.status_code == 200
     new_secret = rotated.json()["secret"]
-    assert new_secret != endpoint["secret"] and rotated.json()["previous_secret_expires_at"]
+    assert new_secret != endpoint["secret"]
+    assert rotated.json()["previous_secret_expires_at"]
     desk.claim()
     desk.drain()
     delivered = receiver.received[-1]
