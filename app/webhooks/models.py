@@ -237,9 +237,11 @@ class DeliveryPage(BaseModel):
 class ReplayRange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # 2**53 - 1, not the column's 2**63 - 1: a JSON body's number past it is a float to most
+    # parsers (the OpenAPI document's maximum too), so the bound could not be stated exactly.
     from_revision: int = Field(
         ge=1,
-        le=2**63 - 1,
+        le=2**53 - 1,
         description="Every revision from this one on (in the feed's order) that the endpoint's "
         "events match is delivered again.",
     )

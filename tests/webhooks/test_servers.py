@@ -4,6 +4,8 @@ SIGKILL, and two workers deliver each event exactly once, in revision order."""
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -11,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import new_key_in
-from tests.servers import Server, running_server
+from tests.servers import Server, running_server, server_env
 from tests.webhooks.receiver import Receiver, running_receiver
 
 pytestmark = pytest.mark.slow
@@ -125,3 +127,32 @@ def test_two_workers_deliver_each_event_exactly_once_in_revision_order(
             time.sleep(1.0)  # a duplicate would arrive meanwhile
     delivered = delivered_revisions(receiver, gate.statuses)
     assert delivered == order  # each exactly once, in the feed's order
+
+
+def test_claimtracker_webhooks_dispatch_sends_and_stops_on_sigterm(
+    migrated_database_url: str,
+) -> None:
+    key = new_key_in(migrated_database_url)
+    off = {**SETTINGS, "CLAIMS_WEBHOOK_DISPATCH": "false"}
+    with (
+        running_receiver() as receiver,
+        running_server(migrated_database_url, env=off, api_key=key) as server,
+    ):
+        create_endpoint(server, receiver)
+        write_claims(server, 2)
+        time.sleep(0.5)
+        assert receiver.received == []  # the server's own dispatcher is off
+        env = server_env(migrated_database_url, off)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "webhooks", "dispatch"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            wait_for(lambda: len(receiver.received) == 2, "the dispatch command sent nothing")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr.decode()
+    assert b"webhook_dispatcher_stopped" in stderr
