@@ -31,3 +31,7 @@ get_claim, iter_claims, iter_speakers, iter_changes, AsyncClaimTrackerClient
 
 # Database.fetch_all: the async driver read for list pages (issue 11), tested in tests/core.
 fetch_all
+
+# Webhooks: fields the wire serialises; drain() is what tests and bench/webhooks.py call.
+disabled_at, disabled_reason, attempt_log  # webhooks.models: endpoint and delivery models
+drain  # Dispatcher.drain: send until nothing is due (tests, bench/webhooks.py)

@@ -19,6 +19,8 @@ keys_cli = typer.Typer(
 cli.add_typer(keys_cli, name="keys")
 db_cli = typer.Typer(help="Database roles (PostgreSQL).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+webhooks_cli = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
+cli.add_typer(webhooks_cli, name="webhooks")
 
 
 @contextmanager
@@ -458,6 +460,39 @@ def keys_ensure_admin() -> None:
     typer.echo("")
     typer.echo(f"    {secret}")
     typer.echo("")
+
+
+@webhooks_cli.command("dispatch")
+def webhooks_dispatch() -> None:
+    """Send webhook deliveries until SIGTERM or Ctrl-C: a dispatcher of its own, beside or
+    instead of the servers' (CLAIMS_WEBHOOK_DISPATCH=false turns theirs off)."""
+    import asyncio
+    import signal
+
+    from app.core.db import Database, make_engine
+    from app.core.logs import configure_logging
+    from app.core.settings import get_settings
+    from app.webhooks.dispatcher import Dispatcher
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    refuse_a_newer_schema()
+
+    async def dispatch() -> None:
+        database = Database(make_engine(settings=settings), settings=settings)
+        dispatcher = Dispatcher(database, settings)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        dispatcher.start()
+        try:
+            await stopping.wait()
+        finally:
+            await dispatcher.stop()
+            await database.close()
+
+    asyncio.run(dispatch())
 
 
 def main() -> None:

@@ -46,6 +46,8 @@ from app.web.middleware import (
 from app.web.openapi import install_openapi
 from app.web.problems import install_error_handlers
 from app.web.request_log import RequestLogMiddleware
+from app.webhooks.dispatcher import Dispatcher
+from app.webhooks.router import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 IMPORTS_PATH = f"{API_PREFIX}/imports"
@@ -154,9 +156,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             counts, settings.shutdown_grace_seconds, on_begin=feed_tail.end_streams
         )
         shutdown_log.watch_signals()
+        dispatcher = Dispatcher(app.state.database, settings) if settings.webhook_dispatch else None
+        if dispatcher is not None:
+            dispatcher.start()
         try:
             yield
         finally:
+            if dispatcher is not None:  # before the database closes under it
+                await dispatcher.stop()
             await feed_tail.close()
             await app.state.database.close()  # after the queued writes are committed
             shutdown_log.finished()
@@ -195,6 +202,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         keys_router,
         imports_router,
         exports_router,
+        webhooks_router,
     )
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)

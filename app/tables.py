@@ -12,6 +12,12 @@ from app.outlets.models import Outlet
 from app.sources.models import Source
 from app.speakers.models import Speaker, SpeakerAlias
 from app.tracked.models import Tracked
+from app.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookSubscription,
+)
 
 metadata = SQLModel.metadata
 
@@ -41,5 +47,9 @@ __all__ = [
     "Source",
     "Speaker",
     "SpeakerAlias",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookSubscription",
     "metadata",
 ]

@@ -64,6 +64,18 @@ IMPORT_ROWS = Counter(
     "skipped with on_error=skip).",
     ["outcome"],
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "claims_webhook_attempts",
+    "Webhook delivery attempts, by outcome (delivered, http_error, timeout, network_error, "
+    "refused).",
+    ["outcome"],
+)
+# Every dispatcher counts the same shared queue: the scrape shows the largest live value.
+WEBHOOK_QUEUE_DEPTH = Gauge(
+    "claims_webhook_queue_depth",
+    "Pending webhook deliveries of enabled endpoints, as the dispatchers last counted them.",
+    multiprocess_mode="livemax",
+)
 
 # livesum: in multi-process mode a scrape adds up the processes that are alive (a stopped
 # worker's streams are closed, whatever its file still says).

@@ -192,6 +192,63 @@ class Settings(BaseSettings):
         description="Open streams one server process holds; above it 503 with Retry-After.",
     )
 
+    # Webhooks
+    webhook_dispatch: bool = Field(
+        default=True,
+        description="Send webhook deliveries from every server process (an asyncio task). Turn "
+        "it off when a separate `claimtracker webhooks dispatch` process sends them.",
+    )
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhook URLs resolve to loopback, private, link-local, unique-local, "
+        "multicast or reserved addresses (tests, desks whose receivers are on their own "
+        "network). Off: such targets are refused at creation and at every send.",
+    )
+    webhook_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        min_length=1,
+        max_length=20,
+        description="Waits before each retry of a failed delivery (Standard Webhooks' schedule: "
+        "5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); after the last, the delivery has failed.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="Timeout of each delivery request (connect, send, first byte, each read).",
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=5 * 86400,
+        gt=0,
+        description="An endpoint whose deliveries have failed for this long (no success in "
+        "between) is disabled, with the reason in its GET and a log event.",
+    )
+    webhook_secret_grace_seconds: int = Field(
+        default=86400,
+        ge=0,
+        le=30 * 86400,
+        description="After a secret rotation, how long the previous secret keeps signing too.",
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often an idle dispatcher looks for due deliveries.",
+    )
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="How long a worker owns a delivery it claimed; a worker that died holding "
+        "one is replaced after this. Keep it above webhook_timeout_seconds.",
+    )
+    webhook_batch_size: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Most deliveries one dispatcher sends at once (one per endpoint at a time).",
+    )
+
     @field_validator("public_base_url")
     @classmethod
     def _plain_http_url(cls, value: str | None) -> str | None:
