@@ -102,11 +102,6 @@ class Dispatcher:
         return sum(len(run.deliveries) for run in runs)
 
     async def _any_due(self, now: datetime) -> bool:
-        if await self.database.read(lambda conn: queue.any_due(conn, now)):
-            return True
-        if not await self.database.read(lambda conn: queue.held_back(conn, now)):
-            return False
-        await self.database.write(queue.advance_watermark)
         return await self.database.read(lambda conn: queue.any_due(conn, now))
 
     async def drain(self) -> None:

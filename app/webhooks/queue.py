@@ -128,22 +128,6 @@ def any_due(conn: Connection, now: datetime) -> bool:
     return conn.execute(_heads(conn, now, 1)).first() is not None
 
 
-def held_back(conn: Connection, now: datetime) -> bool:
-    """PostgreSQL: is a head that is due held back by the watermark? A revision's feed_xid can
-    be one past its own transaction's id, so on a server where no other transaction takes an id
-    the last one would wait for the next write (``advance_watermark``)."""
-    if conn.dialect.name != "postgresql":
-        return False
-    return conn.execute(_heads(conn, now, 1, held=True)).first() is not None
-
-
-def advance_watermark(session: Session) -> None:
-    """Take a transaction id and end the transaction: the watermark moves past every
-    transaction that has ended (a long one still in flight keeps holding it, as it should)."""
-    session.connection().exec_driver_sql("SELECT pg_current_xact_id()")
-    session.commit()
-
-
 def queue_depth(conn: Connection) -> int:
     """Pending deliveries of enabled endpoints."""
     return int(

@@ -62,7 +62,11 @@ class Desk:
     def anything_due(self) -> bool:
         now = datetime.now(UTC)
         with self.database.engine.connect() as conn:
-            return queue.any_due(conn, now) or queue.held_back(conn, now)
+            if queue.any_due(conn, now):
+                return True
+            # PostgreSQL: due, but held back by a write transaction in flight on the server.
+            held = queue._heads(conn, now, 1, held=True)
+            return conn.dialect.name == "postgresql" and conn.execute(held).first() is not None
 
     def drain_until(self, done: Callable[[], bool], timeout: float = 20.0) -> None:
         """Drain again and again (retries come due) until ``done()``."""
