@@ -89,6 +89,12 @@ def scenarios(spec: data.Spec, cursor: str, pages: int, backend: str) -> list[Sc
             Target(f"{page}&cursor={quote(cursor)}"),
             floor=LIST_FLOOR,
         ),
+        # Issue 12: the same page with each claim's speaker and outlet embedded (no target).
+        Scenario(
+            "expand",
+            "same, expand=speaker,outlet",
+            Target(f"{page}&expand=speaker,outlet"),
+        ),
         Scenario(
             "search",
             f"GET /claims?q={data.SEARCH_WORD}&limit={LIMIT}",
@@ -205,6 +211,12 @@ def backend_table(report: BackendReport) -> list[str]:
                 f"{cpu_slower:.2f}x by CPU)"
             )
             result = verdict(ratio >= (item.scenario.floor or 0) and slower <= DEEP_WITHIN)
+        if item.scenario.key == "expand":
+            first = by_key["list"]
+            target = (
+                f"none; {first.median('rps') / rps:.2f}x the plain page by req/s, "
+                f"{cpu / first.median('cpu_us'):.2f}x by CPU"
+            )
         lines.append(
             f"| {item.scenario.label} | {rps:,.0f} | {item.median('p50_ms'):.2f} | "
             f"{item.median('p99_ms'):.2f} | {ratio:.3f} | {rounds} | "

@@ -1,9 +1,19 @@
 """Claims, the evidence that bears on them, and where they appeared."""
 
+import re
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 from sqlalchemy import JSON, Column, Index, PrimaryKeyConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -289,4 +299,75 @@ class ClaimQuery(PageQuery):
     updated_since: UtcDatetime | None = None
     sort: str = Field(
         default="-id", max_length=20, description="id, claimed_at, updated_at; - for descending."
+    )
+
+
+# --- expand: the references a claim read can embed ---------------------------------------------
+# What the list may embed (one statement per kind for a whole page) and what a claim by id may
+# (its evidence and appearances too: unbounded lists, not fit for a page of 50 claims).
+LIST_EXPANSIONS = ("speaker", "outlet")
+CLAIM_EXPANSIONS = ("speaker", "outlet", "evidence", "appearances")
+MAX_EXPAND_VALUES = 10  # repeated parameters
+MAX_EXPAND_LENGTH = 100  # one value
+
+
+class _ExpandRule:
+    """One ``expand`` value: names from ``allowed``, comma-separated. The OpenAPI pattern and
+    the check are the same rule, so a value the document allows is never refused."""
+
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        self.allowed = allowed
+        names = "|".join(allowed)
+        self.rule = re.compile(f"(?:{names})(?:,(?:{names}))*")
+        self.schema = {
+            "type": "string",
+            "pattern": f"^{self.rule.pattern}$",
+            "maxLength": MAX_EXPAND_LENGTH,
+        }
+
+    def __call__(self, value: str) -> str:
+        if not self.rule.fullmatch(value):
+            names = value.split(",")
+            unknown = sorted({name for name in names if name and name not in self.allowed})
+            got = f"unknown {', '.join(repr(name) for name in unknown)}" if unknown else value
+            raise ValueError(
+                f"expand takes {', '.join(self.allowed)} (comma-separated or repeated); got {got}."
+            )
+        return value
+
+
+def _one_or_many(value: object) -> object:
+    # The fast list route validates the query string as a dict: one value is a bare string.
+    return [value] if isinstance(value, str) else value
+
+
+_LIST_RULE = _ExpandRule(LIST_EXPANSIONS)
+_CLAIM_RULE = _ExpandRule(CLAIM_EXPANSIONS)
+_EXPAND_LENGTH = StringConstraints(max_length=MAX_EXPAND_LENGTH)
+_ListExpandValue = Annotated[
+    str, _EXPAND_LENGTH, AfterValidator(_LIST_RULE), WithJsonSchema(_LIST_RULE.schema)
+]
+_ClaimExpandValue = Annotated[
+    str, _EXPAND_LENGTH, AfterValidator(_CLAIM_RULE), WithJsonSchema(_CLAIM_RULE.schema)
+]
+ListExpand = Annotated[list[_ListExpandValue], BeforeValidator(_one_or_many)]
+ClaimExpand = Annotated[list[_ClaimExpandValue], BeforeValidator(_one_or_many)]
+EXPAND_DESCRIPTION = (
+    "References to embed next to the *_id fields, comma-separated or repeated: {}. Unknown "
+    "names are refused (422)."
+)
+
+
+def expansions(values: Sequence[str]) -> frozenset[str]:
+    """The names a validated ``expand`` asks for (``["speaker,outlet"]`` → both)."""
+    return frozenset(name for value in values for name in value.split(","))
+
+
+class ClaimListQuery(ClaimQuery):
+    """GET /claims: the filters, and the references to embed in each claim."""
+
+    expand: ListExpand = Field(
+        default_factory=list,
+        max_length=MAX_EXPAND_VALUES,
+        description=EXPAND_DESCRIPTION.format(", ".join(LIST_EXPANSIONS)),
     )

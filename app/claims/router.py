@@ -13,26 +13,33 @@ from starlette.responses import Response
 
 from app.auth.dependencies import READER, CheckerActor, EditorActor
 from app.claims import parts, queries
+from app.claims.expand import ClaimDetail, ClaimExpanded
+from app.claims.fast_read import claim_response, claims_page_response
 from app.claims.models import (
+    CLAIM_EXPANSIONS,
+    EXPAND_DESCRIPTION,
+    MAX_EXPAND_VALUES,
     AppearanceCreate,
     AppearancePublic,
     Claim,
     ClaimAsOf,
     ClaimCreate,
+    ClaimExpand,
+    ClaimListQuery,
     ClaimPublic,
-    ClaimQuery,
     ClaimUpdate,
     EvidenceCreate,
     EvidencePublic,
     EvidenceUpdate,
     StatusChange,
+    expansions,
 )
 from app.claims.service import CLAIMS
+from app.core import errors
 from app.core.base import Page
 from app.history.models import EntityType
 from app.history.router import history_routes
 from app.history.schemas import ReasonIn, RevertIn
-from app.tracked.lookup import require_present
 from app.vocabulary.types import MAX_ID
 from app.web.dependencies import (
     AsOf,
@@ -61,12 +68,18 @@ from app.web.responses import (
     etag,
     page_response,
     resource_response,
-    row_response,
-    rows_page_response,
 )
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 PartId = Annotated[int, Path(ge=1, le=MAX_ID)]
+ExpandQuery = Annotated[
+    ClaimExpand,
+    Query(
+        max_length=MAX_EXPAND_VALUES,
+        description=EXPAND_DESCRIPTION.format(", ".join(CLAIM_EXPANSIONS))
+        + " Not with as_of (422): the claim as of then has its evidence and appearances.",
+    ),
+]
 WRITTEN = ok(ETag=ETAG)
 
 
@@ -83,35 +96,44 @@ def _claim(claim: Claim, status_code: int = 200) -> Response:
 
 @router.get(
     "",
-    response_model=Page[ClaimPublic],
+    response_model=Page[ClaimExpanded],
     summary="List and search claims",
     responses=responses(KEYED, PARAMS, ok=ok(Link=LINK)),
     dependencies=[READER],
 )
-async def list_claims(request: Request, query: Annotated[ClaimQuery, Query()]) -> Response:
-    rows, next_cursor = await queries.list_claims(database_of(request), query)
-    return rows_page_response(queries.ROWS, request.url, rows, next_cursor)
+async def list_claims(request: Request, query: Annotated[ClaimListQuery, Query()]) -> Response:
+    return await claims_page_response(request, query)
 
 
 @router.get(
     "/{entity_id}",
-    response_model=ClaimPublic,
+    response_model=ClaimDetail,
     summary="Read a claim, now or as of a version or moment",
     responses={
         **responses(KEYED, ENTITY, PARAMS),
         200: {
-            "model": ClaimAsOf,
-            "description": "The claim; with as_of, as it was then, with its evidence and "
-            "appearances (and no ETag: it is not the current version)",
+            "model": ClaimDetail | ClaimAsOf,
+            "description": "The claim, with what expand names; with as_of, as it was then, "
+            "with its evidence and appearances (and no ETag: it is not the current version)",
             "headers": {"ETag": ETAG},
         },
     },
     dependencies=[READER],
 )
-async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) -> Response:
-    database = database_of(request)
+async def read_claim(
+    request: Request,
+    entity_id: EntityId,
+    as_of: AsOf = None,
+    expand: ExpandQuery = [],  # noqa: B006  (FastAPI copies a parameter's default)
+) -> Response:
+    if as_of is not None and expand:
+        raise errors.ConflictingParameters(
+            "expand cannot be combined with as_of: the claim as of then carries its evidence "
+            "and appearances as they were; read its speaker and outlet with their own as_of.",
+            names=("as_of", "expand"),
+        )
     if as_of is not None:
-        return await database.read(
+        return await database_of(request).read(
             lambda conn: as_of_response(
                 conn,
                 Claim,
@@ -121,12 +143,7 @@ async def read_claim(request: Request, entity_id: EntityId, as_of: AsOf = None) 
                 public_model=ClaimAsOf,
             )
         )
-    # The hottest read: driver SQL, the row straight to JSON.
-    row = await queries.ROWS.fetch_by_id(database, entity_id)
-    found = require_present(
-        row, "claim", entity_id, deleted_at=row["deleted_at"] if row is not None else None
-    )
-    return row_response(queries.ROWS, found)
+    return await claim_response(request, entity_id, expansions(expand))
 
 
 @router.post(

@@ -5,6 +5,7 @@ and problem type it answers with, which ``app/web/problems.py`` renders as RFC 9
 problem+json beside the app factory.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -77,6 +78,16 @@ class RuleViolation(AppError):
     def __init__(self, detail: str, *, rule: str, field: str | None = None, **extra: Any) -> None:
         errors = [{"loc": ["body", field] if field else ["body"], "msg": detail, "type": rule}]
         super().__init__(detail, errors=errors, rule=rule, **extra)
+
+
+class ConflictingParameters(AppError):
+    """Query parameters that are each valid but cannot be used together (422)."""
+
+    status, slug, title = 422, "conflicting-parameters", "Unprocessable Content"
+
+    def __init__(self, detail: str, *, names: Sequence[str]) -> None:
+        errors = [{"loc": ["query", name], "msg": detail, "type": self.slug} for name in names]
+        super().__init__(detail, errors=errors)
 
 
 class ImportRefused(AppError):

@@ -70,7 +70,12 @@ def page_response(
 
 def row_response(rows: RowJson, item: dict[str, Any]) -> Response:
     """One entity read by ``RowJson.fetch_by_id``, with its ETag."""
-    body = orjson.dumps(rows.as_json_ready(item), option=orjson.OPT_UTC_Z)
+    return item_response(rows.as_json_ready(item))
+
+
+def item_response(item: dict[str, Any]) -> Response:
+    """``row_response`` for a row already made JSON-ready (and perhaps added to)."""
+    body = orjson.dumps(item, option=orjson.OPT_UTC_Z)
     return Response(body, media_type=JSON_MEDIA_TYPE, headers={"ETag": etag(item["version"])})
 
 
@@ -79,7 +84,13 @@ def rows_page_response(
 ) -> Response:
     """``{"items": [...], "next_cursor": ...}`` plus ``Link: <next>; rel="next"``, for rows
     selected with ``RowJson.select`` (SQLAlchemy rows or the driver's tuples)."""
-    body = orjson.dumps(
-        {"items": rows.as_dicts(page), "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z
-    )
+    return items_page_response(url, rows.as_dicts(page), next_cursor)
+
+
+def items_page_response(
+    url: URL, items: Sequence[dict[str, Any]], next_cursor: str | None
+) -> Response:
+    """``rows_page_response`` for rows already made JSON-ready (``RowJson.as_dicts``) and
+    perhaps added to (expanded references)."""
+    body = orjson.dumps({"items": items, "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z)
     return Response(body, media_type=JSON_MEDIA_TYPE, headers=_link_headers(url, next_cursor))

@@ -28,7 +28,7 @@ def _without_request_id(problem: dict[str, Any]) -> dict[str, Any]:
 
 def _same_answer(client: TestClient, path: str) -> int:
     fast = client.get(path)
-    routed = client.get(f"{path}?unused=1")
+    routed = client.get(f"{path}&unused=1" if "?" in path else f"{path}?unused=1")
     assert fast.status_code == routed.status_code
     if fast.status_code == 200:
         assert fast.content == routed.content
@@ -44,8 +44,15 @@ def test_the_fast_route_is_tried_first_and_only_for_a_bare_get(client: TestClien
     assert isinstance(route, ClaimByIdFastRead)
     scope = {"type": "http", "method": "GET", "path": f"{CLAIMS}/7", "query_string": b""}
     assert route.matches(scope)[0].name == "FULL"
+    for expand in (b"speaker", b"speaker,outlet,evidence,appearances", b"evidence,evidence"):
+        assert route.matches({**scope, "query_string": b"expand=" + expand})[0].name == "FULL"
     for other in (
         {"query_string": b"as_of=1"},
+        {"query_string": b"as_of=1&expand=speaker"},
+        {"query_string": b"expand=speaker&expand=outlet"},  # repeated: FastAPI reads the list
+        {"query_string": b"expand=speaker&unused=1"},
+        {"query_string": b"expand=sources"},  # refused: FastAPI's 422
+        {"query_string": b"expand="},
         {"method": "HEAD"},
         {"path": f"{CLAIMS}/0"},
         {"path": f"{CLAIMS}/99999999999999999999"},
@@ -61,6 +68,18 @@ def test_a_claim_with_its_etag(client: TestClient) -> None:
     assert _same_answer(client, f"{CLAIMS}/{claim['id']}") == 200
 
 
+@pytest.mark.parametrize(
+    "expand", ["speaker", "outlet,speaker", "evidence,appearances", "speaker,outlet,evidence"]
+)
+def test_a_claim_with_what_expand_names(client: TestClient, expand: str) -> None:
+    speaker = create_speaker(client, "Yevgeny Prigozhin")
+    claim = create_claim(client, speaker_id=speaker, statement="Ниже по течению — «вода» 💧")
+    add_evidence(client, claim["id"])
+    assert _same_answer(client, f"{CLAIMS}/{claim['id']}?expand={expand}") == 200
+    bare = create_claim(client)
+    assert _same_answer(client, f"{CLAIMS}/{bare['id']}?expand={expand}") == 200
+
+
 def test_missing_and_deleted_claims(client: TestClient) -> None:
     assert _same_answer(client, f"{CLAIMS}/987654") == 404
     claim = create_claim(client)
@@ -71,12 +90,15 @@ def test_missing_and_deleted_claims(client: TestClient) -> None:
     )
     assert deleted.status_code == 200
     assert _same_answer(client, f"{CLAIMS}/{claim['id']}") == 410
+    assert _same_answer(client, f"{CLAIMS}/{claim['id']}?expand=speaker") == 410
+    assert _same_answer(client, f"{CLAIMS}/987654?expand=evidence") == 404
 
 
 def test_callers_without_a_usable_key(client: TestClient, make_client: MakeClient) -> None:
     claim = create_claim(client)
     anonymous = make_client(None)
     assert _same_answer(anonymous, f"{CLAIMS}/{claim['id']}") == 401
+    assert _same_answer(anonymous, f"{CLAIMS}/{claim['id']}?expand=speaker") == 401
     wrong = make_client(Role.reader)
     wrong.headers["Authorization"] = "Bearer ct_not_a_key"
     assert _same_answer(wrong, f"{CLAIMS}/{claim['id']}") == 401
@@ -170,6 +192,13 @@ QUERIES = [
     "status=perhaps",
     "speaker_id=-1",
     "claimed_after=yesterday",
+    "expand=speaker",
+    "expand=outlet,speaker&limit=2",
+    "expand=speaker&status=false",
+    "sort=claimed_at&limit=2&expand=outlet",
+    "expand=evidence",
+    "expand=speaker,",
+    "expand=",
 ]
 
 
@@ -199,7 +228,9 @@ def test_the_list_route_is_tried_first_and_only_for_its_own_parameters(client: T
     assert route.matches({**scope, "query_string": b""})[0].name == "FULL"
     for other in (
         {"query_string": b"status=confirmed&status=false"},  # repeated: FastAPI keeps the last
-        {"query_string": b"status=confirmed&expand=speaker"},  # not one of the list's
+        {"query_string": b"status=confirmed&colour=red"},  # not one of the list's
+        {"query_string": b"expand=speaker&expand=outlet"},  # repeated: FastAPI reads the list
+        {"query_string": b"expand=evidence"},  # by id only: FastAPI's 422
         {"query_string": b"limit=1000"},  # refused by the model: FastAPI's 422
         {"query_string": b"q=" + b"x" * 501},
         {"method": "POST"},
@@ -214,6 +245,8 @@ def test_the_list_refuses_callers_as_its_route_does(
 ) -> None:
     assert _same_list_answer(make_client(None), "status=confirmed")[0] == 401
     assert _same_list_answer(make_client(None, public_read=True), "status=confirmed")[0] == 200
+    assert _same_list_answer(make_client(None), "expand=speaker")[0] == 401
+    assert _same_list_answer(make_client(Role.reader), "expand=speaker,outlet")[0] == 200
 
 
 VALUES = {
@@ -225,6 +258,7 @@ VALUES = {
     "q": st.sampled_from(["river", "claim 3", '"', "", "AND OR NOT", "*"]),
     "claimed_after": st.sampled_from(["2023-01-01", "2023-01-01T00:00:00Z", "0", "nope"]),
     "review": st.sampled_from(["", "open", "settled", "x"]),
+    "expand": st.sampled_from(["speaker", "outlet,speaker", "speaker,speaker", "", "evidence"]),
 }
 
 

@@ -3,7 +3,14 @@
 import pytest
 from starlette.testclient import TestClient
 
-from app.claims.models import Claim, ClaimPublic
+from app.claims.models import (
+    Appearance,
+    AppearancePublic,
+    Claim,
+    ClaimPublic,
+    Evidence,
+    EvidencePublic,
+)
 from app.outlets.models import Outlet, OutletPublic
 from app.sources.models import Source, SourcePublic
 from app.speakers.models import Speaker, SpeakerPublic
@@ -16,6 +23,8 @@ from app.speakers.models import Speaker, SpeakerPublic
         (Speaker, SpeakerPublic),
         (Outlet, OutletPublic),
         (Source, SourcePublic),
+        (Evidence, EvidencePublic),  # embedded straight from rows by expand
+        (Appearance, AppearancePublic),
     ],
 )
 def test_table_columns_are_exactly_the_public_fields(table_model: type, public_model: type) -> None:
