@@ -103,8 +103,12 @@ class TestDerivedFromTheServer:
 
 @pytest.fixture
 def clean_settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.delenv("CLAIMS_DB_MAX_CONNECTIONS", raising=False)
-    monkeypatch.delenv("CLAIMS_WORKERS", raising=False)
+    """No budget or worker count in the environment, and none left behind: ``serve`` writes
+    them into ``os.environ`` itself, so monkeypatch is made to record (set, then delete) the
+    variables first, or its undo would not take back what the tests' ``serve`` wrote."""
+    for name in ("CLAIMS_DB_MAX_CONNECTIONS", "CLAIMS_WORKERS"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     get_settings.cache_clear()
     yield monkeypatch
     get_settings.cache_clear()
