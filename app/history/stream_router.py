@@ -95,7 +95,10 @@ class ChangeStreamResponse(EventSourceResponse):
         reason = "client_closed"
         try:
             await super().__call__(scope, receive, send)
-        except SendTimeoutError:  # not re-raised: a dropped client is not a server error
+        # Not re-raised: a dropped client is not a server error. ``except*``: when the events
+        # and the heartbeat both time out at once, sse-starlette's task group raises the two
+        # together.
+        except* SendTimeoutError:
             reason = "slow_consumer"
         finally:
             if self.lease is not None:

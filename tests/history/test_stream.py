@@ -1,16 +1,20 @@
 """GET /changes/stream against real servers, on SQLite and PostgreSQL: what an event carries,
 resuming, filters, heartbeats, auth, the limits, a slow consumer, and a clean shutdown."""
 
+import asyncio
 import os
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from sse_starlette.sse import EventSourceResponse, SendTimeoutError, ServerSentEvent
+from structlog.testing import capture_logs
 
+from app.history.stream_router import ChangeStreamResponse
 from app.schema.migrate import upgrade
 from tests.conftest import BACKENDS, drop_pg_database, fresh_database_url, new_key_in
 from tests.history.stream_client import STREAM, StreamReader
@@ -212,3 +216,29 @@ def test_an_open_stream_ends_at_shutdown_without_holding_it(database_url: str) -
         assert reader.ended.wait(15), "the stream outlived the shutdown"
         wait_for_line(server, "shutdown_finished_in_time")
         assert '"reason":"shutdown"' in wait_for_line(server, '"stream_closed"')
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [
+        SendTimeoutError(),
+        # The events and the heartbeat timing out at once: sse-starlette's task group raises both.
+        BaseExceptionGroup("both sends", [SendTimeoutError(), SendTimeoutError()]),
+    ],
+    ids=["one send", "both sends at once"],
+)
+def test_a_send_timeout_ends_the_stream_as_a_slow_consumer(
+    monkeypatch: pytest.MonkeyPatch, timeout: BaseException
+) -> None:
+    async def timed_out(*_: object) -> None:
+        raise timeout
+
+    async def nothing() -> AsyncIterator[ServerSentEvent]:
+        return
+        yield
+
+    monkeypatch.setattr(EventSourceResponse, "__call__", timed_out)
+    response = ChangeStreamResponse(nothing(), fields={"caller": "test"})
+    with capture_logs() as events:
+        asyncio.run(response({"type": "http"}, None, None))  # type: ignore[arg-type]
+    assert [(e["event"], e["reason"]) for e in events] == [("stream_closed", "slow_consumer")]
