@@ -24,15 +24,15 @@ from app.core.settings import Settings, get_settings
 from app.exports.router import router as exports_router
 from app.health import router as health
 from app.health.metrics import metrics_router
-from app.history.feed_tail import feed_tail_for
 from app.history.router import router as history_router
-from app.history.stream_router import StreamCounts
-from app.history.stream_router import router as stream_router
 from app.imports.router import router as imports_router
 from app.outlets.router import router as outlets_router
 from app.schema.versions import SchemaAhead, refuse_to_serve_if_ahead
 from app.sources.router import router as sources_router
 from app.speakers.router import router as speakers_router
+from app.stream.router import StreamCounts
+from app.stream.router import router as stream_router
+from app.stream.tail import feed_tail_for
 from app.vocabulary.formats import NDJSON_MEDIA_TYPE
 from app.web.api_docs import install_docs
 from app.web.lifecycle import CountRequests, RequestCounts, ShutdownLog

@@ -14,8 +14,8 @@ import pytest
 from sse_starlette.sse import EventSourceResponse, SendTimeoutError, ServerSentEvent
 from structlog.testing import capture_logs
 
-from app.history.stream_router import ChangeStreamResponse
 from app.schema.migrate import upgrade
+from app.stream.router import ChangeStreamResponse
 from tests.conftest import BACKENDS, drop_pg_database, fresh_database_url, new_key_in
 from tests.history.stream_client import STREAM, StreamReader
 from tests.servers import Server, running_server

@@ -15,8 +15,8 @@ from app.auth.dependencies import READER
 from app.core import errors
 from app.core.logs import get_logger
 from app.core.metrics import OPEN_STREAMS
-from app.history.feed_tail import FeedEvent, FeedTail
 from app.history.models import EntityType
+from app.stream.tail import FeedEvent, FeedTail
 from app.vocabulary.types import MAX_REVISION_ID
 from app.web.openapi import KEYED, PARAMS, responses
 
