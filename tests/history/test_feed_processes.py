@@ -13,13 +13,11 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from pathlib import Path
 
 import httpx
 import pytest
 
-from app.schema.migrate import upgrade
-from tests.conftest import BACKENDS, drop_pg_database, fresh_database_url, new_key_in
+from tests.conftest import new_key_in
 from tests.history.feed_traffic import (
     CLAIMS,
     WRITE_SECONDS,
@@ -43,15 +41,10 @@ MAX_ATTEMPTS = 200  # far above what a healthy run needs; only stops a broken se
 GROUP_TIMEOUT = 90.0
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url = fresh_database_url(str(request.param), tmp_path)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        if request.param == "postgresql":
-            drop_pg_database(url)
+@pytest.fixture
+def database_url(migrated_database_url: str) -> str:
+    """A fresh migrated database of its own per backend: these tests commit for real."""
+    return migrated_database_url
 
 
 @pytest.fixture

@@ -6,17 +6,15 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from sse_starlette.sse import EventSourceResponse, SendTimeoutError, ServerSentEvent
 from structlog.testing import capture_logs
 
-from app.schema.migrate import upgrade
 from app.stream.router import ChangeStreamResponse
-from tests.conftest import BACKENDS, drop_pg_database, fresh_database_url, new_key_in
+from tests.conftest import new_key_in
 from tests.history.stream_client import STREAM, StreamReader
 from tests.servers import Server, running_server
 
@@ -25,15 +23,10 @@ pytestmark = pytest.mark.slow
 CLAIMS = "/api/v1/claims"
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    url = fresh_database_url(str(request.param), tmp_path)
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        if request.param == "postgresql":
-            drop_pg_database(url)
+@pytest.fixture
+def database_url(migrated_database_url: str) -> str:
+    """A fresh migrated database of its own per backend: these tests commit for real."""
+    return migrated_database_url
 
 
 def client(server: Server) -> httpx.Client:
