@@ -326,7 +326,7 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
         """Record the revision from ``before`` to the entity as it is now (for changes made
         outside ``_change``: a claim's evidence); False when nothing changed. ``after``: the
         snapshot of the entity as it is now, if already taken."""
-        revision = history_service.record(
+        revision_id = history_service.record(
             session,
             entity,
             entity_type=self.entity_type,
@@ -337,4 +337,4 @@ class TrackedService(Generic[ModelT, CreateT, UpdateT]):
             reason=reason,
             reverted_to=reverted_to,
         )
-        return revision is not None
+        return revision_id is not None
