@@ -107,7 +107,7 @@ def load_key_file(path: Path) -> SigningKey:
             f"cannot read the checkpoint key file {path}: {exc.strerror} "
             "(create one with `claimtracker checkpoint-key create`)"
         ) from None
-    parts = text.removeprefix(PRIVATE_PREFIX).split("+")
+    parts = text.removeprefix(PRIVATE_PREFIX).split("+", 2)
     if not text.startswith(PRIVATE_PREFIX) or len(parts) != 3:
         raise KeyFileError(f"{path} is not a note signing key")
     name, hash_hex, encoded = parts

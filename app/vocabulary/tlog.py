@@ -63,7 +63,7 @@ class VerifierKey:
 
     @classmethod
     def parse(cls, text: str) -> "VerifierKey":
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)
         if len(parts) != 3 or not _valid_key_name(parts[0]):
             raise TlogFormatError("a verifier key is <name>+<hex key hash>+<base64 key>")
         name, hash_hex, encoded = parts

@@ -124,7 +124,7 @@ def verify_consistency(
 
 def parse_verifier_key(text: str) -> tuple[str, bytes, bytes]:
     """``name+hexhash+base64(0x01 ‖ key)`` -> (name, key hash, public key), checked."""
-    name, key_hash_hex, encoded = text.strip().split("+")
+    name, key_hash_hex, encoded = text.strip().split("+", 2)
     raw = base64.b64decode(encoded)
     assert raw[0] == 0x01, "algorithm byte 0x01 (Ed25519)"
     assert len(raw) == 33

@@ -157,4 +157,3 @@ class TestTheMathAlone:
             ranges = merkle.consistency_ranges(first, size)
             got = [merkle.range_hash(a, b, stored) for a, b in ranges]
             assert got == rfc9162.proof(first, leaves)
-
