@@ -5,6 +5,7 @@ what the change feed shows beyond the log, so a committed revision always has it
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from sqlalchemy import Connection
 from starlette.responses import Response
 
 from app.auth.dependencies import READER
@@ -14,7 +15,7 @@ from app.tlog.models import ConsistencyProof, InclusionProof
 from app.tlog.signing import current_checkpoint, signing_key
 from app.vocabulary.types import MAX_ID, MAX_REVISION_ID
 from app.web.dependencies import database_of
-from app.web.openapi import KEYED, PARAMS, responses
+from app.web.openapi import KEYED, PARAMS, header, responses
 from app.web.responses import resource_response
 
 router = APIRouter(tags=["transparency log"])
@@ -102,3 +103,48 @@ async def consistency(
     await catch_up(database)
     answer = await database.read(lambda conn: service.consistency_proof(conn, first, second))
     return resource_response(answer, version=None)
+
+
+LEAF_INDEX_HEADER = "Tlog-Leaf-Index"
+REVISION_ID_HEADER = "Tlog-Revision-Id"
+LEAF_HEADERS = {
+    LEAF_INDEX_HEADER: header(
+        "With leaf_index=true: the leaf index of the revision that made this version, for "
+        "GET /history/proof."
+    ),
+    REVISION_ID_HEADER: header("With leaf_index=true: that revision's id."),
+}
+
+
+async def add_leaf_headers(
+    request: Request, response: Response, entity_type: str, entity_id: int
+) -> Response:
+    """Name, in headers, the revision behind the response's version (its ETag) and its leaf
+    index, appending to the log first if it does not hold it yet."""
+    etag = response.headers.get("ETag", "")
+    if not etag.startswith('"v'):
+        return response
+    version = int(etag.strip('"v'))
+    database = database_of(request)
+
+    def find(conn: Connection) -> tuple[int, int | None] | None:
+        return service.leaf_of_version(conn, entity_type, entity_id, version)
+
+    found = await database.read(find)
+    if found is not None and found[1] is None:
+        await catch_up(database)
+        found = await database.read(find)
+    if found is not None and found[1] is not None:
+        response.headers[REVISION_ID_HEADER] = str(found[0])
+        response.headers[LEAF_INDEX_HEADER] = str(found[1])
+    return response
+
+
+LeafIndexQuery = Annotated[
+    bool,
+    Query(
+        description="Also name, in the Tlog-Revision-Id and Tlog-Leaf-Index headers, the "
+        "revision behind this version and its leaf in the transparency log (for "
+        "/history/proof). Not with as_of (422)."
+    ),
+]

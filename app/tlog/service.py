@@ -188,3 +188,20 @@ def consistency_proof(conn: Connection, first: int, second: int | None) -> Consi
         second=second,
         proof=[merkle.range_hash(start, end, stored).hex() for start, end in ranges],
     )
+
+
+def leaf_of_version(
+    conn: Connection, entity_type: str, entity_id: int, version: int
+) -> tuple[int, int | None] | None:
+    """``(revision id, leaf index or None while not logged)`` of an entity's version."""
+    revision = history_service.revision_table
+    row = conn.execute(
+        sa.select(revision.c.id, leaf_table.c.leaf_index)
+        .select_from(revision.outerjoin(leaf_table, leaf_table.c.revision_id == revision.c.id))
+        .where(
+            revision.c.entity_type == entity_type,
+            revision.c.entity_id == entity_id,
+            revision.c.version == version,
+        )
+    ).first()
+    return None if row is None else (row.id, row.leaf_index)

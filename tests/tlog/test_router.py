@@ -138,3 +138,46 @@ class TestVerifyReportsTheCheckpoint:
         _, size, root = rfc9162.open_note(report["checkpoint"]["signed_note"], key)
         assert size == report["checkpoint"]["tree_size"] == 2
         assert report["checkpoint"]["root_hash"] == __import__("base64").b64encode(root).decode()
+
+
+class TestClaimReadsNameTheirLeaf:
+    def test_leaf_index_true_names_the_revision_and_its_leaf(self, client: TestClient) -> None:
+        created(client, f"{API}/claims", claim_body(0))
+        claim = created(client, f"{API}/claims", claim_body(1))
+        changed = client.patch(
+            f"{API}/claims/{claim['id']}",
+            json={"place": "Soledar"},
+            headers={"If-Match": '"v1"'},
+        )
+        assert changed.status_code == 200, changed.text
+        response = client.get(f"{API}/claims/{claim['id']}", params={"leaf_index": "true"})
+        assert response.status_code == 200
+        assert response.json()["version"] == 2
+        history = client.get(f"{API}/claims/{claim['id']}/history").json()["items"]
+        assert response.headers["Tlog-Revision-Id"] == str(history[1]["id"])
+        leaf_index = int(response.headers["Tlog-Leaf-Index"])
+        assert leaf_index == 2
+        _, size, root = checkpoint_of(client)
+        proof = client.get(
+            f"{API}/history/proof", params={"revision_id": history[1]["id"], "tree_size": size}
+        ).json()
+        assert proof["leaf_index"] == leaf_index
+        leaf = rfc9162.leaf(bytes.fromhex(history[1]["hash"]))
+        path = [bytes.fromhex(node) for node in proof["audit_path"]]
+        assert rfc9162.verify_inclusion(leaf_index, size, leaf, path, root)
+
+    def test_a_plain_read_carries_no_leaf_headers(self, client: TestClient) -> None:
+        claim = created(client, f"{API}/claims", claim_body(0))
+        response = client.get(f"{API}/claims/{claim['id']}")
+        assert response.status_code == 200
+        assert "Tlog-Leaf-Index" not in response.headers
+
+    def test_not_with_as_of(self, client: TestClient) -> None:
+        claim = created(client, f"{API}/claims", claim_body(0))
+        response = client.get(
+            f"{API}/claims/{claim['id']}", params={"leaf_index": "true", "as_of": "1"}
+        )
+        assert_problem(response, 422)
+
+    def test_a_missing_claim_is_still_not_found(self, client: TestClient) -> None:
+        assert_problem(client.get(f"{API}/claims/999999", params={"leaf_index": "true"}), 404)
