@@ -10,6 +10,7 @@ one); ``claimtracker verify-history --checkpoint`` is not.
 """
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from app.claims import service as claims_service
@@ -25,6 +27,7 @@ from app.core.db import Database, make_engine
 from app.core.settings import Settings, get_settings
 from app.history import service as history_service
 from app.history.hashing import revision_hash
+from app.history.service import revision_table
 from app.history.verify import verify_history
 from app.tables import TRACKED_TABLES
 from app.tlog import merkle, service
@@ -64,8 +67,18 @@ def write_claims(database: Database, count: int, start: int = 0) -> list[int]:
 
 
 def catch_up(database: Database) -> None:
-    with database.session(write=True) as session:
-        service.catch_up(session)
+    """Append every revision. On PostgreSQL the feed's watermark is the whole server's, so
+    while another database's transaction is open (other tests) the newest revisions wait."""
+    deadline = time.monotonic() + 120
+    while True:
+        with database.session(write=True) as session:
+            service.catch_up(session)
+        with database.read_connection() as conn:
+            stored = conn.execute(select(func.count()).select_from(revision_table)).scalar_one()
+            if service.tree_size(conn) >= stored:
+                return
+        assert time.monotonic() < deadline, "the feed held revisions back for two minutes"
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -140,6 +153,10 @@ def rebuild_log(desk: Desk) -> None:
         catch_up(database)
     finally:
         database.engine.dispose()
+
+
+def revisions_in_id_order(conn: Any) -> list[Any]:
+    return list(conn.execute(select(revision_table).order_by(revision_table.c.id)))
 
 
 def chains_intact(desk: Desk) -> bool:
@@ -262,7 +279,7 @@ class TestTampering:
         try:
             with database.session(write=True) as session:
                 conn = session.connection()
-                feed = history_service.feed_hashes(conn, limit=1000)
+                feed = [(r.id, r.hash) for r in revisions_in_id_order(conn)]
                 feed[1], feed[2] = feed[2], feed[1]
                 leaves = [leaf_hash(bytes.fromhex(h)) for _, h in feed]
                 nodes = merkle.append_leaves([], 0, leaves)
