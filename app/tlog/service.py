@@ -112,10 +112,19 @@ def read_nodes(conn: Connection, nodes: Iterable[Node]) -> dict[Node, bytes]:
     wanted = sorted(set(nodes))
     if not wanted:
         return {}
-    key = sa.tuple_(node_table.c.level, node_table.c.node_index)
+    by_level: dict[int, list[int]] = {}
+    for level, index in wanted:
+        by_level.setdefault(level, []).append(index)
+    # One "level = l AND node_index IN (…)" per level, OR-ed: both databases search the primary
+    # key for each (SQLite scans the table for a row-value IN list).
     rows = conn.execute(
         sa.select(node_table.c.level, node_table.c.node_index, node_table.c.hash).where(
-            key.in_(wanted)
+            sa.or_(
+                *(
+                    (node_table.c.level == level) & node_table.c.node_index.in_(indexes)
+                    for level, indexes in by_level.items()
+                )
+            )
         )
     )
     found = {(row.level, row.node_index): bytes(row.hash) for row in rows}
