@@ -20,6 +20,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/claimtracker migrate
 	$(BIN)/claimtracker seed --if-empty
+	$(BIN)/claimtracker checkpoint-key create --if-missing
 	$(BIN)/claimtracker keys ensure-admin
 	$(BIN)/claimtracker serve
 

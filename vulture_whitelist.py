@@ -35,3 +35,7 @@ fetch_all
 # Webhooks: fields the wire serialises; drain() is what tests and bench/webhooks.py call.
 disabled_at, disabled_reason, attempt_log  # webhooks.models: endpoint and delivery models
 drain  # Dispatcher.drain: send until nothing is due (tests, bench/webhooks.py)
+
+# Transparency log: fields the wire serialises; verify_inclusion is the vocabulary's check for
+# clients that hold a checkpoint and ask /history/proof (tests/tlog check it).
+audit_path, verifier_key, checkpoint_size, verify_inclusion

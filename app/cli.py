@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from app.tlog_cli import checkpoint_cli, checkpoint_key_cli, verify_history_command
+
 if TYPE_CHECKING:
     from app.core.db import Database
 
@@ -21,6 +23,9 @@ db_cli = typer.Typer(help="Database roles (PostgreSQL).", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 webhooks_cli = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
 cli.add_typer(webhooks_cli, name="webhooks")
+cli.add_typer(checkpoint_key_cli, name="checkpoint-key")
+cli.add_typer(checkpoint_cli, name="checkpoint")
+cli.command("verify-history")(verify_history_command)
 
 
 @contextmanager
@@ -177,30 +182,6 @@ def seed(
         typer.echo(f"seeds loaded: created {report.created}, updated {report.updated}")
     else:
         typer.echo("seeds already loaded; nothing changed")
-
-
-@cli.command("verify-history")
-def verify_history_command() -> None:
-    """Recompute every hash chain; exit 1 and name the first broken link on tampering."""
-    from app.history.verify import verify_history
-    from app.tables import TRACKED_TABLES
-
-    with open_database() as database, database.read_connection(snapshot=True) as conn:
-        report = verify_history(conn, TRACKED_TABLES)
-    if report.ok:
-        typer.echo(
-            f"history intact: {report.entities_checked} entities, "
-            f"{report.revisions_checked} revisions"
-        )
-        return
-    broken = report.first_broken
-    assert broken is not None
-    typer.echo(
-        f"history BROKEN at {broken.entity_type} {broken.entity_id} version {broken.version} "
-        f"(revision id {broken.revision_id}): {broken.problem}",
-        err=True,
-    )
-    raise typer.Exit(1)
 
 
 @cli.command()

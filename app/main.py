@@ -33,6 +33,8 @@ from app.speakers.router import router as speakers_router
 from app.stream.router import StreamCounts
 from app.stream.router import router as stream_router
 from app.stream.tail import feed_tail_for
+from app.tlog.appender import Appender
+from app.tlog.router import router as tlog_router
 from app.vocabulary.formats import NDJSON_MEDIA_TYPE
 from app.web.api_docs import install_docs
 from app.web.lifecycle import CountRequests, RequestCounts, ShutdownLog
@@ -159,11 +161,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         dispatcher = Dispatcher(app.state.database, settings) if settings.webhook_dispatch else None
         if dispatcher is not None:
             dispatcher.start()
+        appender = Appender(app.state.database, settings)
+        appender.start()
         try:
             yield
         finally:
             if dispatcher is not None:  # before the database closes under it
                 await dispatcher.stop()
+            await appender.stop()
             await feed_tail.close()
             await app.state.database.close()  # after the queued writes are committed
             shutdown_log.finished()
@@ -198,6 +203,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         outlets_router,
         sources_router,
         history_router,
+        tlog_router,
         stream_router,
         keys_router,
         imports_router,

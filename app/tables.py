@@ -11,6 +11,7 @@ from app.imports.models import IdempotencyKey
 from app.outlets.models import Outlet
 from app.sources.models import Source
 from app.speakers.models import Speaker, SpeakerAlias
+from app.tlog.models import TlogLeaf, TlogNode
 from app.tracked.models import Tracked
 from app.webhooks.models import (
     WebhookAttempt,
@@ -47,6 +48,8 @@ __all__ = [
     "Source",
     "Speaker",
     "SpeakerAlias",
+    "TlogLeaf",
+    "TlogNode",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -30,6 +30,7 @@ from app.core.db import Database, make_engine
 from app.core.settings import Settings, get_settings
 from app.main import create_app
 from app.schema.migrate import upgrade
+from app.tlog.signing import create_key_file
 
 PG_URL = os.environ.get("CLAIMS_TEST_PG_URL", "")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
@@ -104,9 +105,17 @@ def session(db: Database) -> Iterator[Session]:
         yield session
 
 
+@pytest.fixture(scope="session")
+def checkpoint_key_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A checkpoint signing key for the session's apps (the transparency log)."""
+    path = tmp_path_factory.mktemp("tlog") / "checkpoint.key"
+    create_key_file(path, "claimtracker/history")
+    return str(path)
+
+
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+def settings(database_url: str, checkpoint_key_file: str) -> Settings:
+    return Settings(database_url=database_url, checkpoint_key_file=checkpoint_key_file)
 
 
 @pytest.fixture

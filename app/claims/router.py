@@ -40,6 +40,7 @@ from app.core.base import Page
 from app.history.models import EntityType
 from app.history.router import history_routes
 from app.history.schemas import ReasonIn, RevertIn
+from app.tlog.router import LEAF_HEADERS, LeafIndexQuery, add_leaf_headers
 from app.vocabulary.types import MAX_ID
 from app.web.dependencies import (
     AsOf,
@@ -115,7 +116,7 @@ async def list_claims(request: Request, query: Annotated[ClaimListQuery, Query()
             "model": ClaimDetail | ClaimAsOf,
             "description": "The claim, with what expand names; with as_of, as it was then, "
             "with its evidence and appearances (and no ETag: it is not the current version)",
-            "headers": {"ETag": ETAG},
+            "headers": {"ETag": ETAG, **LEAF_HEADERS},
         },
     },
     dependencies=[READER],
@@ -125,7 +126,17 @@ async def read_claim(
     entity_id: EntityId,
     as_of: AsOf = None,
     expand: ExpandQuery = [],  # noqa: B006  (FastAPI copies a parameter's default)
+    leaf_index: LeafIndexQuery = False,
 ) -> Response:
+    if as_of is not None and leaf_index:
+        raise errors.ConflictingParameters(
+            "leaf_index names the current version's revision; as_of reads an older one (its "
+            "revision id is in /claims/{id}/history).",
+            names=("as_of", "leaf_index"),
+        )
+    if leaf_index:
+        found = await claim_response(request, entity_id, expansions(expand))
+        return await add_leaf_headers(request, found, EntityType.claim, entity_id)
     if as_of is not None and expand:
         raise errors.ConflictingParameters(
             "expand cannot be combined with as_of: the claim as of then carries its evidence "

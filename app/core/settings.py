@@ -249,6 +249,33 @@ class Settings(BaseSettings):
         description="Most deliveries one dispatcher sends at once (one per endpoint at a time).",
     )
 
+    # Transparency log (docs/history.md, "The transparency log")
+    checkpoint_key_file: str = Field(
+        default="checkpoint.key",
+        description="The Ed25519 key that signs the log's checkpoints: a file outside the "
+        "database, made by `claimtracker checkpoint-key create`, readable only by the server. "
+        "Never logged or served; without it the checkpoint answers 503.",
+    )
+    checkpoint_origin: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The log's name on its checkpoints' first line (C2SP tlog-checkpoint), "
+        "unique to this desk. Unset: public_base_url's host and path + /history, else "
+        "claimtracker/history.",
+    )
+    checkpoint_key_name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The signing key's name in the signature line. Unset: the origin.",
+    )
+    tlog_append_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="How often each server process appends new revisions to the log "
+        "(checkpoint and proof requests catch up first anyway).",
+    )
+
     @field_validator("public_base_url")
     @classmethod
     def _plain_http_url(cls, value: str | None) -> str | None:

@@ -13,10 +13,12 @@ from app.core import errors
 from app.core.base import Page
 from app.core.paging import MAX_LIMIT, SortKey, decode_cursor, encode_cursor
 from app.history import service as history_service
-from app.history.models import DiffPublic, EntityType, RevisionPublic, VerifyReport
+from app.history.models import DiffPublic, EntityType, RevisionPublic
 from app.history.service import revision_table
-from app.history.verify import verify_history
 from app.tables import TRACKED_TABLES
+from app.tlog.appender import catch_up
+from app.tlog.models import HistoryReport
+from app.tlog.verify import history_report
 from app.vocabulary.types import MAX_ID, MAX_REVISION_ID
 from app.web.dependencies import EntityId, VersionNumber, database_of
 from app.web.openapi import KEYED, LINK, PARAMS, ROLE, ok, responses
@@ -72,15 +74,19 @@ async def changes(
 
 @router.get(
     "/history/verify",
-    response_model=VerifyReport,
-    summary="Recompute every hash chain; name the first broken link",
+    response_model=HistoryReport,
+    summary="Recompute every hash chain and the transparency log; name the first broken link; "
+    "report the current checkpoint",
     responses=responses(ROLE),
     # It reads every revision there is: not for every reader to run at will.
     dependencies=[Depends(require(Role.editor))],
 )
 async def verify(request: Request) -> Response:
-    report = await database_of(request).read(
-        lambda conn: verify_history(conn, TRACKED_TABLES), snapshot=True
+    database = database_of(request)
+    settings = request.app.state.settings
+    await catch_up(database)
+    report = await database.read(
+        lambda conn: history_report(conn, TRACKED_TABLES, settings), snapshot=True
     )
     return resource_response(report, version=None)
 

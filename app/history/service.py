@@ -297,16 +297,26 @@ def changes_feed(
     """Revisions after the position of revision ``after``, in the feed's order: a page that no
     later commit can insert into. One statement, so the watermark and the rows come from one
     snapshot."""
-    if conn.dialect.name == "postgresql":
-        statement = _feed_below_watermark(after)
-        order: tuple[Any, ...] = (revision_table.c.feed_xid, revision_table.c.id)
-    else:  # one writer at a time: id order is commit order
-        statement = sa.select(revision_table).where(revision_table.c.id > after)
-        order = (revision_table.c.id,)
+    statement = _feed(conn, after)
     if entity_type is not None:
         statement = statement.where(revision_table.c.entity_type == entity_type)
-    rows = conn.execute(statement.order_by(*order).limit(limit))
-    return [_revision(row) for row in rows]
+    return [_revision(row) for row in conn.execute(statement.limit(limit))]
+
+
+def feed_hashes(conn: Connection, *, after: int = 0, limit: int = 1000) -> list[tuple[int, str]]:
+    """``(id, hash)`` of the revisions after the position of revision ``after``, in the
+    feed's order, with the feed's guarantee: what the transparency log appends as leaves."""
+    statement = _feed(conn, after).with_only_columns(revision_table.c.id, revision_table.c.hash)
+    return [(row.id, row.hash) for row in conn.execute(statement.limit(limit))]
+
+
+def _feed(conn: Connection, after: int) -> sa.Select[Any]:
+    if conn.dialect.name == "postgresql":
+        statement = _feed_below_watermark(after)
+        return statement.order_by(revision_table.c.feed_xid, revision_table.c.id)
+    # One writer at a time: id order is commit order.
+    statement = sa.select(revision_table).where(revision_table.c.id > after)
+    return statement.order_by(revision_table.c.id)
 
 
 def _feed_below_watermark(after: int) -> sa.Select[Any]:

@@ -52,7 +52,8 @@ ROLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 def app_role_grants(role: str) -> list[str]:
     """The statements that give ``role`` what the server needs and nothing more: rows of
-    every table, but only SELECT and INSERT on ``revision`` (history is append-only) and
+    every table, but only SELECT and INSERT on ``revision`` and the transparency log's
+    ``tlog_leaf`` and ``tlog_node`` (history is append-only) and
     SELECT on ``alembic_version``; USAGE on the sequences; no TRUNCATE, no ownership, so no
     DDL and no disabling of triggers. Run them as the role that runs the migrations, after
     each migration: they are idempotent, and the default privileges cover tables a later
@@ -66,7 +67,7 @@ def app_role_grants(role: str) -> list[str]:
         # REVOKE ALL first, so a re-run also takes back what an earlier grant gave too much.
         f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {quoted}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}",
-        f"REVOKE UPDATE, DELETE ON revision FROM {quoted}",
+        f"REVOKE UPDATE, DELETE ON revision, tlog_leaf, tlog_node FROM {quoted}",
         f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {quoted}",
         f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {quoted}",
         f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {quoted}",

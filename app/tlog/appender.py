@@ -1,0 +1,61 @@
+"""Keeping the transparency log current from a server process (no web framework).
+
+``catch_up`` appends what the change feed shows beyond the last leaf, one batch per write
+transaction (on SQLite each batch takes one turn of the group writer, so requests' writes go
+in between); the checkpoint and proof routes await it before they answer. ``Appender`` runs
+it every ``tlog_append_seconds`` in the server's lifespan. Several processes may run it at
+once: the appender's lock makes them take turns, and a turn that finds nothing new is a read.
+"""
+
+import asyncio
+import contextlib
+
+from app.core.db import Database
+from app.core.logs import get_logger
+from app.core.settings import Settings
+from app.tlog import service
+
+log = get_logger("app.tlog")
+
+
+async def catch_up(database: Database) -> int:
+    """Append every revision the feed shows that the log lacks; returns how many."""
+    total = 0
+    while await database.read(service.is_behind):
+        appended = await database.write(service.append_batch)
+        total += appended
+        if appended < service.BATCH:
+            break
+    return total
+
+
+class Appender:
+    """The lifespan's task: ``catch_up`` every few seconds until ``stop``."""
+
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.interval = settings.tlog_append_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="tlog-appender")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                appended = await catch_up(self.database)
+                if appended:
+                    log.debug("tlog_appended", leaves=appended)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database may be down: try again next turn
+                log.warning("tlog_append_failed", error=type(exc).__name__, detail=str(exc))
+            await asyncio.sleep(self.interval)
