@@ -35,3 +35,6 @@ fetch_all
 # Webhooks: fields the wire serialises; drain() is what tests and bench/webhooks.py call.
 disabled_at, disabled_reason, attempt_log  # webhooks.models: endpoint and delivery models
 drain  # Dispatcher.drain: send until nothing is due (tests, bench/webhooks.py)
+
+# Public pages: read by the Jinja2 templates (app/pages/templates), which vulture cannot see.
+status_to, corrections, first_published, stylesheet  # app.pages.queries / render

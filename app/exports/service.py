@@ -75,7 +75,9 @@ def _by_id(conn: sa.Connection, table: sa.Table, ids: set[int]) -> dict[int, dic
     return {row["id"]: dict(row) for row in rows}
 
 
-def _page_related(conn: sa.Connection, claims: list[dict[str, Any]]) -> dict[str, Any]:
+def page_related(conn: sa.Connection, claims: list[dict[str, Any]]) -> dict[str, Any]:
+    """The speakers, outlets, sources, evidence and appearances of ``claims``, read in bulk
+    (the export's pages and the public fact-check pages)."""
     ids = [c["id"] for c in claims]
     evidence: dict[int, list[dict[str, Any]]] = {}
     for row in conn.execute(
@@ -228,7 +230,7 @@ def _claim_pages(database: Database, query: ExportQuery) -> Iterator[tuple[list[
                 claim = dict(zip(claims_queries.ROWS.keys, row, strict=True))
                 claim["topics"] = orjson.loads(claim["topics"])
                 claims.append(claim)
-            related = _page_related(conn, claims) if claims else {}
+            related = page_related(conn, claims) if claims else {}
         yield claims, related
         if cursor is None:
             return
@@ -338,7 +340,7 @@ def claim_review_for(
         raise errors.Gone(f"claim {claim_id} was deleted.")
     claim = dict(row._mapping)
     claim["topics"] = orjson.loads(claim["topics"])
-    related = _page_related(conn, [claim])
+    related = page_related(conn, [claim])
     related["settled"] = settled_claims(conn, [claim], related)
     review = claim_review_of(claim, related, organization, base_url)
     if review is None:
