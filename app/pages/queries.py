@@ -7,23 +7,23 @@ claim is not found here, and a deleted one is gone. No web framework: the router
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection
 
 from app.claims import queries as claims_queries
-from app.claims.expand import OUTLET_ROWS, SPEAKER_ROWS, expand_claims
+from app.claims.expand import OUTLET_ROWS, SPEAKER_ROWS, expand_claim, expand_claims
 from app.claims.models import Claim, ClaimQuery
-from app.claims.settlement import has_settled_verdict
+from app.claims.settlement import as_settled, has_settled_verdict
 from app.core import errors
 from app.core.pages import KeysetList
 from app.core.paging import sort_keys
-from app.exports import service as exports_service
-from app.history.models import EntityType, Revision
+from app.core.rowjson import RowJson
+from app.exports import claimreview
+from app.sources.models import Source, SourcePublic
 from app.vocabulary.enums import ClaimStatus, ReviewState
 from app.vocabulary.types import DbId
 
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from app.core.db import Database
 
 claim_table = Claim.__table__  # type: ignore[attr-defined]
-revision_table = Revision.__table__  # type: ignore[attr-defined]
 NEWEST_VERDICT_FIRST = "-reviewed_at"
 _c = claim_table.c
 
@@ -123,6 +122,11 @@ async def _named(database: "Database", rows: Any, entity_id: int | None) -> dict
 
 
 # --- one fact-check --------------------------------------------------------------------------
+#
+# A fact-check page is read as the API's GET by id is: precompiled driver SQL, each statement
+# its own moment (no shared snapshot, like ``expand``'s reads): the claim, its references and
+# parts (``expand_claim``), the sources they name, and its verdict revisions. At worst a write
+# landing between two of them shows a change log a moment newer than the claim above it.
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,48 +159,147 @@ class FactCheck:
         return published[-1].recorded_at if published else None
 
 
-def fact_check(
-    conn: Connection, claim_id: int, *, organization: dict[str, str], page_url: str
+SOURCE_ROWS = RowJson(Source.__table__, SourcePublic.model_fields)  # type: ignore[attr-defined]
+# A claim's revisions that changed its review, status or verdict, oldest first: the settling
+# revisions (app.claims.settlement) are among them, so their snapshots come along.
+_VERDICT_REVISIONS = {
+    "sqlite": (
+        "SELECT id, version, recorded_at, reason, "
+        "json_extract(changes, '$.status') IS NOT NULL AS status_changed, "
+        "json_extract(changes, '$.status.from') AS status_from, "
+        "json_extract(changes, '$.verdict') IS NOT NULL AS verdict_changed, "
+        "json_extract(snapshot, '$.status') AS status, "
+        "json_extract(snapshot, '$.review') AS review, snapshot "
+        "FROM revision WHERE entity_type = 'claim' AND entity_id = ? "
+        "AND (json_extract(changes, '$.status') IS NOT NULL "
+        "OR json_extract(changes, '$.verdict') IS NOT NULL "
+        "OR json_extract(changes, '$.review') IS NOT NULL) ORDER BY version"
+    ),
+    "postgresql": (
+        "SELECT id, version, recorded_at, reason, "
+        "changes ? 'status' AS status_changed, "
+        "changes -> 'status' ->> 'from' AS status_from, "
+        "changes ? 'verdict' AS verdict_changed, "
+        "snapshot ->> 'status' AS status, snapshot ->> 'review' AS review, "
+        "CAST(snapshot AS TEXT) AS snapshot "
+        "FROM revision WHERE entity_type = 'claim' AND entity_id = %(claim_id)s "
+        "AND (changes ? 'status' OR changes ? 'verdict' OR changes ? 'review') ORDER BY version"
+    ),
+}
+# The speaker as it stood at a point of the feed (``settlement.speakers_as_of`` for one).
+_SPEAKER_AS_OF = {
+    "sqlite": (
+        "SELECT snapshot FROM revision WHERE entity_type = 'speaker' AND entity_id = ? "
+        "AND id <= ? ORDER BY id DESC LIMIT 1"
+    ),
+    "postgresql": (
+        "SELECT CAST(snapshot AS TEXT) AS snapshot FROM revision WHERE entity_type = 'speaker' "
+        "AND entity_id = %(speaker_id)s AND id <= %(revision_id)s ORDER BY id DESC LIMIT 1"
+    ),
+}
+
+
+def _params(database: "Database", **values: Any) -> Any:
+    return tuple(values.values()) if database.engine.dialect.positional else values
+
+
+async def fact_check(
+    database: "Database", claim_id: int, *, organization: dict[str, str], page_url: str
 ) -> FactCheck:
-    """Everything one fact-check's page shows. Its reads must see one moment: run it on a
-    snapshot connection. Not found unless settled with a verdict; gone when deleted."""
-    row = claims_queries.ROWS.by_id(conn, claim_id)
-    if row is None:
+    """Everything one fact-check's page shows. Not found unless settled with a verdict; gone
+    when deleted."""
+    claim = await claims_queries.ROWS.fetch_by_id(database, claim_id)
+    if claim is None:
         raise errors.NotFound(f"No fact-check {claim_id}.")
-    if row.deleted_at is not None:
+    if claim["deleted_at"] is not None:
         raise errors.Gone(f"Fact-check {claim_id} was withdrawn.")
-    claim = dict(row._mapping)
+    state = _State(ClaimStatus(claim["status"]), ReviewState(claim["review"]))
+    if not has_settled_verdict(state):
+        raise errors.NotFound(f"Claim {claim_id} has no published verdict.")
+    dialect = database.engine.dialect.name
+    revisions = await database.fetch_all(
+        _VERDICT_REVISIONS[dialect], _params(database, claim_id=claim_id)
+    )
+    settling = _settling(revisions)
+    if settling is None:  # settled before any revision said so: nothing rated to show
+        raise errors.NotFound(f"Claim {claim_id} has no published verdict.")
     claim["topics"] = orjson.loads(claim["topics"])
-    claim["status"], claim["review"] = ClaimStatus(claim["status"]), ReviewState(claim["review"])
-    if not has_settled_verdict(_State(claim["status"], claim["review"])):
-        raise errors.NotFound(f"Claim {claim_id} has no published verdict.")
-    related = exports_service.page_related(conn, [claim])
-    related["settled"] = exports_service.settled_claims(conn, [claim], related)
-    review = exports_service.claim_review_of(claim, related, organization, page_url)
-    if review is None:  # settled before any revision said so: nothing rated to show
-        raise errors.NotFound(f"Claim {claim_id} has no published verdict.")
-    review["url"] = page_url
-    sources = related["sources"]
-    outlets = related["outlets"]
+    await expand_claim(database, claim, _EVERYTHING)
+    source_ids = {item["source_id"] for item in claim["appearances"]}
+    source_ids |= {item["source_id"] for item in claim["evidence"] if item["source_id"]}
+    sources = await _by_id(database, SOURCE_ROWS, source_ids)
+    outlets = {claim["outlet"]["id"]: claim["outlet"]} if claim["outlet"] else {}
+    missing = {s["outlet_id"] for s in sources.values() if s["outlet_id"]} - set(outlets)
+    outlets |= await _by_id(database, OUTLET_ROWS, missing)
+    settled = as_settled(claim, _snapshot(settling["snapshot"]))
+    speaker_then = None
+    if settled.get("speaker_id"):
+        found = await database.fetch_one(
+            _SPEAKER_AS_OF[dialect],
+            _params(database, speaker_id=settled["speaker_id"], revision_id=settling["id"]),
+        )
+        speaker_then = _snapshot(found["snapshot"]) if found else None
     evidence = []
-    for item in related["evidence"].get(claim_id, []):
+    for item in claim["evidence"]:
         source = sources.get(item["source_id"]) if item["source_id"] else None
         url = item["url"] or (source["url"] if source else None)
         evidence.append({**item, "url": url, "source": source})
     appearances = []
-    for item in related["appearances"].get(claim_id, []):
+    for item in claim["appearances"]:
         source = sources[item["source_id"]]
         appearances.append({**item, "source": source, "outlet": outlets.get(source["outlet_id"])})
-    log = change_log(conn, claim_id)
+    review = claimreview.claim_review(
+        settled,
+        speaker=speaker_then,
+        appearances=[
+            {"url": a["source"]["url"], "title": a["source"]["title"], "role": a["role"]}
+            for a in appearances
+        ],
+        organization=organization,
+        url=page_url,
+    )
+    assert review is not None  # a settled verdict is never unverified
+    log = _log_entries(revisions)
     return FactCheck(
         claim=claim,
-        speaker=related["speakers"].get(claim["speaker_id"]),
-        outlet=outlets.get(claim["outlet_id"]),
+        speaker=claim["speaker"],
+        outlet=claim["outlet"],
         evidence=evidence,
         appearances=appearances,
         change_log=log,
         claim_review=review,
         corrections=[entry for entry in log if entry.correction],
+    )
+
+
+_EVERYTHING = frozenset({"speaker", "outlet", "evidence", "appearances"})
+
+
+async def _by_id(database: "Database", rows: RowJson, ids: set[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    return {row["id"]: row for row in await rows.fetch_in(database, "id", sorted(ids))}
+
+
+def _snapshot(value: Any) -> dict[str, Any]:
+    loaded = orjson.loads(value) if isinstance(value, str | bytes) else value
+    return dict(loaded)
+
+
+def _settling(revisions: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The latest revision that left the claim settled with a verdict (the one the ClaimReview
+    rates, as ``settlement.settled_snapshots`` picks it)."""
+    settling = None
+    for revision in revisions:
+        if _published_by(revision):
+            settling = revision
+    return settling
+
+
+def _published_by(revision: dict[str, Any]) -> bool:
+    return bool(
+        revision["review"] == ReviewState.settled.value
+        and revision["status"] != ClaimStatus.unverified.value
     )
 
 
@@ -206,59 +309,37 @@ class _State:
     review: ReviewState
 
 
-def change_log(conn: Connection, claim_id: int) -> list[LogEntry]:
+def _utc(value: Any) -> datetime:
+    """A revision's timestamp as the driver hands it (SQLite: UTC text) as an aware datetime."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _log_entries(revisions: Sequence[dict[str, Any]]) -> list[LogEntry]:
     """Every change of the claim's status or verdict, newest first, with its date and reason
-    (the revision's actor is not read). A change after the first revision that published a
+    (the revision's actor is never read). A change after the first revision that published a
     verdict (settled, status other than unverified) is a correction."""
-    r = revision_table.c
-    statement = (
-        sa.select(
-            r.version,
-            r.recorded_at,
-            r.reason,
-            r.changes["status"].as_string().is_not(None).label("status_changed"),
-            r.changes[("status", "from")].as_string().label("status_from"),
-            r.changes["verdict"].as_string().is_not(None).label("verdict_changed"),
-            r.snapshot["status"].as_string().label("status"),
-            r.snapshot["review"].as_string().label("review"),
-        )
-        .where(
-            r.entity_type == EntityType.claim,
-            r.entity_id == claim_id,
-            sa.or_(
-                r.changes["status"].as_string().is_not(None),
-                r.changes["verdict"].as_string().is_not(None),
-                r.changes["review"].as_string().is_not(None),
-            ),
-        )
-        .order_by(r.version)
-    )
-    return _log_entries(conn.execute(statement).all())
-
-
-def _log_entries(rows: Sequence[Any]) -> list[LogEntry]:
     entries: list[LogEntry] = []
     published = False
-    for row in rows:
-        status_from = row.status_from if row.status_changed else row.status
-        changed = bool(row.status_changed) or bool(row.verdict_changed)
-        withdrawn_or_rated = row.status != ClaimStatus.unverified.value or status_from not in (
+    for row in revisions:
+        status_from = row["status_from"] if row["status_changed"] else row["status"]
+        changed = bool(row["status_changed"]) or bool(row["verdict_changed"])
+        withdrawn_or_rated = row["status"] != ClaimStatus.unverified.value or status_from not in (
             None,
             ClaimStatus.unverified.value,
         )
         if changed and withdrawn_or_rated:
             entries.append(
                 LogEntry(
-                    version=row.version,
-                    recorded_at=row.recorded_at,
+                    version=row["version"],
+                    recorded_at=_utc(row["recorded_at"]),
                     status_from=status_from,
-                    status_to=row.status,
-                    verdict_changed=bool(row.verdict_changed),
-                    reason=row.reason,
+                    status_to=row["status"],
+                    verdict_changed=bool(row["verdict_changed"]),
+                    reason=row["reason"],
                     correction=published,
                 )
             )
-        if row.review == ReviewState.settled.value and row.status != "unverified":
-            published = True
+        published = published or _published_by(row)
     entries.reverse()
     return entries

@@ -4,7 +4,7 @@ results, and the oEmbed answer. No web framework: the router sends what these re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -87,27 +87,86 @@ _env.filters.update(rating=rating_name, rating_class=rating_class, day=day, iso_
 _env.globals.update(STANCES=STANCES, ROLES=ROLES, FEED_PATH=FEED_PATH)
 
 
-def index_href(query: IndexQuery, **changes: Any) -> str:
-    """The index's URL with ``query``'s filters, ``changes`` applied (None drops one)."""
-    values = query.model_dump(exclude={"cursor"}) | changes
-    pairs = [(key, str(value)) for key, value in values.items() if value not in (None, "")]
-    return "/?" + urlencode(pairs) if pairs else "/"
+def _filters(query: IndexQuery) -> list[tuple[str, str]]:
+    return [
+        (key, str(value))
+        for key, value in query.model_dump(exclude={"cursor"}).items()
+        if value not in (None, "")
+    ]
+
+
+class IndexLinks:
+    """The index's URLs with the request's filters and one changed (None drops it): the part
+    before the value is built once per page and name, as a page of 20 links many speakers,
+    outlets and topics."""
+
+    def __init__(self, query: IndexQuery) -> None:
+        self.filters = _filters(query)
+        self._prefixes: dict[str, str] = {}
+
+    def __call__(self, **changes: Any) -> str:
+        if len(changes) == 1:
+            ((name, value),) = changes.items()
+            if value not in (None, ""):
+                return self._prefix(name) + quote_plus(str(value))
+        pairs = [(name, value) for name, value in self.filters if name not in changes]
+        pairs += [(name, str(value)) for name, value in changes.items() if value not in (None, "")]
+        return "/?" + urlencode(pairs) if pairs else "/"
+
+    def _prefix(self, name: str) -> str:
+        prefix = self._prefixes.get(name)
+        if prefix is None:
+            kept = urlencode([(key, value) for key, value in self.filters if key != name])
+            prefix = self._prefixes[name] = f"/?{kept}&{name}=" if kept else f"/?{name}="
+        return prefix
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One fact-check of the index, every value ready for the template (attribute reads of
+    a slotted object are Jinja's fast path; a dict's keys go through a failed getattr)."""
+
+    href: str
+    statement: str
+    language: str
+    rating: str
+    rating_class: str
+    speaker: tuple[str, str] | None  # name, filter link
+    outlet: tuple[str, str] | None
+    claimed: tuple[str, str] | None  # ISO day, readable day
+    reviewed: tuple[str, str] | None
+    topics: list[tuple[str, str]]  # topic, filter link
+
+
+def _card(claim: dict[str, Any], href: IndexLinks) -> Card:
+    speaker, outlet = claim.get("speaker"), claim.get("outlet")
+    claimed, reviewed = as_datetime(claim["claimed_at"]), as_datetime(claim["reviewed_at"])
+    return Card(
+        href=f"/claims/{claim['id']}",
+        statement=claim["statement"],
+        language=claim["language"],
+        rating=rating_name(claim["status"]),
+        rating_class=rating_class(claim["status"]),
+        speaker=(speaker["name"], href(speaker_id=speaker["id"])) if speaker else None,
+        outlet=(outlet["name"], href(outlet_id=outlet["id"])) if outlet else None,
+        claimed=(claimed.date().isoformat(), day(claimed)) if claimed else None,
+        reviewed=(claim["reviewed_at"], day(reviewed)) if reviewed else None,
+        topics=[(topic, href(topic=topic)) for topic in claim["topics"]],
+    )
 
 
 def render_index(page: IndexPage, query: IndexQuery, site: Site) -> str:
-    next_href = index_href(query, cursor=page.next_cursor) if page.next_cursor else None
-    filtered = any(
-        value not in (None, "") for value in query.model_dump(exclude={"cursor"}).values()
-    )
+    href = IndexLinks(query)
     return _env.get_template("index.html").render(
         site=site,
         page=page,
+        cards=[_card(claim, href) for claim in page.claims],
         query=query,
         statuses=[s for s in ClaimStatus if s is not ClaimStatus.unverified],
-        next_href=next_href,
-        first_href=index_href(query) if query.cursor else None,
-        filtered=filtered,
-        href=lambda **changes: index_href(query, **changes),
+        next_href=href(cursor=page.next_cursor) if page.next_cursor else None,
+        first_href=href() if query.cursor else None,
+        filtered=bool(href.filters),
+        href=href,
     )
 
 

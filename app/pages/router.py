@@ -2,9 +2,9 @@
 pages with ETag and ``Cache-Control: public``, HTML error pages (not problem+json), the embed
 card, oEmbed and the Atom feed. None of them is in the OpenAPI document: they are not the API.
 
-Reads run as the API's do (``Database.read``: a snapshot read in the thread pool for a
-fact-check, the keyset list through the driver); templates are rendered in the thread pool,
-never on the event loop.
+Reads run as the API's hot reads do (precompiled driver SQL through ``Database``: PostgreSQL's
+async pool, SQLite inline); templates are rendered in the thread pool, never on the event
+loop.
 """
 
 import hashlib
@@ -129,28 +129,29 @@ async def index(request: Request) -> Response:
 async def _fact_check(
     request: Request, claim_id: int, draw: Any, *, frame_ancestors: str
 ) -> Response:
-    """Read one fact-check and draw it (``draw(fact_check, site)``), both in the thread pool;
-    the HTML 404 or 410 when it is not public."""
+    """Read one fact-check, then draw it (``draw(fact_check, site)``) in the thread pool; the
+    HTML 404 or 410 when it is not public."""
     settings = _settings(request)
     site = site_of(settings)
-    organization = {"name": settings.organization_name, "url": settings.organization_url}
-
-    def work(conn: Any) -> str:
-        found = queries.fact_check(
-            conn, claim_id, organization=organization, page_url=site.claim_url(claim_id)
-        )
-        result: str = draw(found, site)
-        return result
-
     try:
-        body = await database_of(request).read(work, snapshot=True)
+        found = await queries.fact_check(
+            database_of(request),
+            claim_id,
+            organization=_organization(settings),
+            page_url=site.claim_url(claim_id),
+        )
     except errors.Gone:
         return error_page(
             request, 410, f"Fact-check {claim_id} was withdrawn and is no longer published."
         )
     except errors.NotFound:
         return _no_such_fact_check(request, claim_id)
+    body: str = await to_thread.run_sync(draw, found, site)
     return cached(request, body.encode(), HTML, frame_ancestors=frame_ancestors)
+
+
+def _organization(settings: Settings) -> dict[str, str]:
+    return {"name": settings.organization_name, "url": settings.organization_url}
 
 
 def _no_such_fact_check(request: Request, claim_id: object) -> Response:
@@ -209,23 +210,19 @@ async def oembed(request: Request) -> Response:
         return problem_response(
             404, slug="not-found", detail="The url is not a fact-check page of this site."
         )
-    organization = {"name": settings.organization_name, "url": settings.organization_url}
-
-    def work(conn: Any) -> bytes:
-        found = queries.fact_check(
-            conn, claim_id, organization=organization, page_url=site.claim_url(claim_id)
-        )
-        return orjson.dumps(
-            render.oembed(found, site, maxwidth=sizes["maxwidth"], maxheight=sizes["maxheight"])
-        )
-
     try:
-        body = await database_of(request).read(work, snapshot=True)
+        found = await queries.fact_check(
+            database_of(request),
+            claim_id,
+            organization=_organization(settings),
+            page_url=site.claim_url(claim_id),
+        )
     except (errors.NotFound, errors.Gone):
         return problem_response(
             404, slug="not-found", detail=f"No published fact-check {claim_id}."
         )
-    return cached(request, body, "application/json")
+    answer = render.oembed(found, site, maxwidth=sizes["maxwidth"], maxheight=sizes["maxheight"])
+    return cached(request, orjson.dumps(answer), "application/json")
 
 
 def _claim_of_url(url: str, site: Site) -> int | None:
