@@ -75,9 +75,7 @@ def _by_id(conn: sa.Connection, table: sa.Table, ids: set[int]) -> dict[int, dic
     return {row["id"]: dict(row) for row in rows}
 
 
-def page_related(conn: sa.Connection, claims: list[dict[str, Any]]) -> dict[str, Any]:
-    """The speakers, outlets, sources, evidence and appearances of ``claims``, read in bulk
-    (the export's pages and the public fact-check pages)."""
+def _page_related(conn: sa.Connection, claims: list[dict[str, Any]]) -> dict[str, Any]:
     ids = [c["id"] for c in claims]
     evidence: dict[int, list[dict[str, Any]]] = {}
     for row in conn.execute(
@@ -230,7 +228,7 @@ def _claim_pages(database: Database, query: ExportQuery) -> Iterator[tuple[list[
                 claim = dict(zip(claims_queries.ROWS.keys, row, strict=True))
                 claim["topics"] = orjson.loads(claim["topics"])
                 claims.append(claim)
-            related = page_related(conn, claims) if claims else {}
+            related = _page_related(conn, claims) if claims else {}
         yield claims, related
         if cursor is None:
             return
@@ -340,7 +338,7 @@ def claim_review_for(
         raise errors.Gone(f"claim {claim_id} was deleted.")
     claim = dict(row._mapping)
     claim["topics"] = orjson.loads(claim["topics"])
-    related = page_related(conn, [claim])
+    related = _page_related(conn, [claim])
     related["settled"] = settled_claims(conn, [claim], related)
     review = claim_review_of(claim, related, organization, base_url)
     if review is None:
