@@ -136,8 +136,7 @@ class LogEntry:
     version: int
     recorded_at: datetime
     status_from: str | None
-    status_to: str
-    verdict_changed: bool
+    status_to: str  # the same as status_from when only the rationale changed
     reason: str | None
     correction: bool  # after the verdict was first published
 
@@ -335,7 +334,6 @@ def _log_entries(revisions: Sequence[dict[str, Any]]) -> list[LogEntry]:
                     recorded_at=_utc(row["recorded_at"]),
                     status_from=status_from,
                     status_to=row["status"],
-                    verdict_changed=bool(row["verdict_changed"]),
                     reason=row["reason"],
                     correction=published,
                 )
