@@ -48,8 +48,14 @@ def _settings(request: Request) -> Settings:
 def site_of(settings: Settings) -> Site:
     """The pages' absolute URLs come from configuration, never from the Host header:
     ``public_base_url``, or the address ``claimtracker serve`` listens on."""
-    base = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+    host = _LOOPBACK.get(settings.host, settings.host)
+    base = settings.public_base_url or f"http://{host}:{settings.port}"
     return Site(settings.organization_name, settings.organization_url, base.rstrip("/"))
+
+
+# Listening on every address (the Docker image) is no address to link to: set
+# CLAIMS_PUBLIC_BASE_URL there; until then the links at least work on the machine itself.
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}  # noqa: S104
 
 
 def _etag(body: bytes) -> str:

@@ -434,3 +434,16 @@ def claims_parts_add_appearance(session: Session, claim_id: int, source_id: int)
         expect=NO_PRECONDITION,
         actor=factories.ACTOR,
     )
+
+
+class TestSiteUrls:
+    def test_absolute_urls_come_from_the_setting_or_the_listening_address(self) -> None:
+        from app.core.settings import Settings
+        from app.pages.router import site_of
+
+        assert (
+            site_of(Settings(public_base_url="https://c.example/")).base_url == "https://c.example"
+        )
+        assert site_of(Settings(host="127.0.0.1", port=8001)).base_url == "http://127.0.0.1:8001"
+        # The Docker image listens on every address: links go to loopback, not to 0.0.0.0.
+        assert site_of(Settings(host="0.0.0.0", port=8000)).base_url == "http://127.0.0.1:8000"
