@@ -17,12 +17,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The public fact-check pages are on for `make run` (http://127.0.0.1:8000/); off by default
+# elsewhere. CLAIMS_PUBLIC_PAGES=false make run serves the API alone.
+CLAIMS_PUBLIC_PAGES ?= true
 run: install
 	$(BIN)/claimtracker migrate
 	$(BIN)/claimtracker seed --if-empty
 	$(BIN)/claimtracker checkpoint-key create --if-missing
 	$(BIN)/claimtracker keys ensure-admin
-	$(BIN)/claimtracker serve
+	CLAIMS_PUBLIC_PAGES=$(CLAIMS_PUBLIC_PAGES) $(BIN)/claimtracker serve
 
 # vulture: dead code (pyproject.toml [tool.vulture]); lint-imports: the layering
 # ([tool.importlinter]: services import no web framework, models no service, the client nothing

@@ -39,3 +39,5 @@ drain  # Dispatcher.drain: send until nothing is due (tests, bench/webhooks.py)
 # Transparency log: fields the wire serialises; verify_inclusion is the vocabulary's check for
 # clients that hold a checkpoint and ask /history/proof (tests/tlog check it).
 audit_path, verifier_key, checkpoint_size, verify_inclusion
+# Public pages: read by the Jinja2 templates (app/pages/templates), which vulture cannot see.
+status_to, corrections, first_published, stylesheet  # app.pages.queries / render

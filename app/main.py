@@ -27,6 +27,7 @@ from app.health.metrics import metrics_router
 from app.history.router import router as history_router
 from app.imports.router import router as imports_router
 from app.outlets.router import router as outlets_router
+from app.pages.router import router as pages_router
 from app.schema.versions import SchemaAhead, refuse_to_serve_if_ahead
 from app.sources.router import router as sources_router
 from app.speakers.router import router as speakers_router
@@ -219,6 +220,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if metrics is not None:
         app.include_router(metrics)
     install_docs(app)
+    if settings.public_pages:  # HTML for readers: /, /claims/{id}, the embed, oEmbed, the feed
+        app.include_router(pages_router)
 
     install_error_handlers(app)
     install_openapi(app)

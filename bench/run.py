@@ -1,5 +1,6 @@
 """`make bench`: read throughput of the real app against a bare-FastAPI ceiling, interleaved;
-then writes (bench/writes.py), the cost of history and the LIAR import.
+then the public pages (bench/pages.py), writes (bench/writes.py), the cost of history and the
+LIAR import.
 
 For each backend: 100,000 claims (bench/data.py), the app under uvicorn with one worker, the
 ceiling app the same way, and wrk at concurrency 32 on loopback, alternating ceiling, scenario,
@@ -25,7 +26,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench import data, history_cost, import_bench, writes
+from bench import data, history_cost, import_bench, pages, writes
 from bench.load import Result, Server, Target, have_wrk, run_load, serve
 
 HERE = Path(__file__).resolve().parent
@@ -337,6 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-writes", action="store_true", help="skip bench.writes")
     parser.add_argument("--no-history", action="store_true", help="skip bench.history_cost")
     parser.add_argument("--no-import", action="store_true", help="skip bench.import_bench")
+    parser.add_argument("--no-pages", action="store_true", help="skip bench.pages")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     spec = data.Spec(claims=args.claims)
@@ -372,6 +374,13 @@ def main(argv: list[str] | None = None) -> None:
                 data.drop_pg_database(PG_ADMIN_URL, url)
     document = render(reports, args, spec, header, skipped)
     measurable = [name for name in backends if name != "postgresql" or postgres]
+    if not args.no_pages:
+        print("[pages] measuring the public pages...", file=sys.stderr, flush=True)
+        document += "\n" + pages.run(
+            measurable,
+            PG_ADMIN_URL,
+            pages.Settings(args.rounds, args.duration, args.warmup, args.connections, args.claims),
+        )
     if not args.no_writes:
         print("[writes] measuring writes...", file=sys.stderr, flush=True)
         settings = writes.Settings(  # its own shorter runs; a quick run here is quick there

@@ -74,6 +74,7 @@ class Claim(ClaimBase, Tracked, table=True):
         Index("ix_claim_outlet_id_id", "outlet_id", "id"),
         Index("ix_claim_claimed_at_id", "claimed_at", "id"),
         Index("ix_claim_updated_at_id", "updated_at", "id"),
+        Index("ix_claim_reviewed_at_id", "reviewed_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -75,17 +75,18 @@ CLAIMS = KeysetList(
 async def list_claims(database: "Database", query: ClaimQuery) -> Page:
     """A page of live claims (rows of ``ROWS``, in its column order) and the next cursor: one
     statement (two on a nullable sort whose page reaches the claims without a value)."""
-    filters = _filters(database.engine.dialect.name, query)
+    filters = filters_of(database.engine.dialect.name, query)
     return await CLAIMS.page(database, filters, query.sort, query.cursor, query.limit)
 
 
 def list_claims_on(conn: Connection, query: ClaimQuery) -> Page:
     """``list_claims`` on a connection the caller holds."""
-    filters = _filters(conn.dialect.name, query)
+    filters = filters_of(conn.dialect.name, query)
     return CLAIMS.page_on(conn, filters, query.sort, query.cursor, query.limit)
 
 
-def _filters(dialect: str, query: ClaimQuery) -> dict[str, Any]:
+def filters_of(dialect: str, query: ClaimQuery) -> dict[str, Any]:
+    """The list filters ``query`` sets, by name, with their values (``CLAIMS.conditions``)."""
     filters: dict[str, Any] = {
         name: value
         for name, value in (

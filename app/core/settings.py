@@ -276,6 +276,35 @@ class Settings(BaseSettings):
         "(checkpoint and proof requests catch up first anyway).",
     )
 
+    # --- Public fact-check pages (app/pages, docs/pages.md) ---
+    public_pages: bool = Field(
+        default=False,
+        description="Serve the public fact-check pages (/, /claims/{id}, /embed/claims/{id}, "
+        "/oembed, /feeds/fact-checks.atom) from this app. `make run` turns it on.",
+    )
+    pages_max_age_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=86400,
+        description="Cache-Control max-age of the public pages, the embed and the feed "
+        "(they carry an ETag too, and answer 304 to a matching If-None-Match).",
+    )
+    pages_frame_ancestors: str = Field(
+        default="*",
+        min_length=1,
+        max_length=2000,
+        pattern=r"^[^;,\r\n]+$",
+        description="Who may put the embed card (/embed/claims/{id}) in an iframe: the value of "
+        "its `Content-Security-Policy: frame-ancestors` (e.g. `https://news.example.org "
+        "https://*.example.com`; `*` lets any site). The full pages allow only 'self'.",
+    )
+    pages_page_size: int = Field(
+        default=20, ge=1, le=100, description="Fact-checks on one page of the public index."
+    )
+    pages_feed_size: int = Field(
+        default=50, ge=1, le=200, description="Entries in the Atom feed (the latest verdicts)."
+    )
+
     @field_validator("public_base_url")
     @classmethod
     def _plain_http_url(cls, value: str | None) -> str | None:

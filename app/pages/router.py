@@ -1,0 +1,266 @@
+"""The public fact-check pages over HTTP (mounted when ``CLAIMS_PUBLIC_PAGES=true``): HTML
+pages with ETag and ``Cache-Control: public``, HTML error pages (not problem+json), the embed
+card, oEmbed and the Atom feed. None of them is in the OpenAPI document: they are not the API.
+
+Reads run as the API's hot reads do (precompiled driver SQL through ``Database``: PostgreSQL's
+async pool, SQLite inline); templates are rendered in the thread pool, never on the event
+loop.
+"""
+
+import hashlib
+import re
+from importlib.resources import files
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from app.core import errors
+from app.core.settings import Settings
+from app.pages import feed, queries, render
+from app.pages.render import Site
+from app.web.dependencies import database_of
+from app.web.problems import problem_response
+
+router = APIRouter(include_in_schema=False)
+
+HTML = "text/html; charset=utf-8"
+ATOM = "application/atom+xml; charset=utf-8"
+# The pages run no script (the JSON-LD is data, not run), load only their own stylesheet, and
+# may be framed only by themselves; the embed card's frame-ancestors comes from a setting.
+_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors {ancestors}"
+)
+_STYLESHEET = files("app.pages").joinpath("static/pages.css").read_bytes()
+_CLAIM_PATH = re.compile(r"/claims/([1-9][0-9]{0,9})/?")
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def site_of(settings: Settings) -> Site:
+    """The pages' absolute URLs come from configuration, never from the Host header:
+    ``public_base_url``, or the address ``claimtracker serve`` listens on."""
+    host = _LOOPBACK.get(settings.host, settings.host)
+    base = settings.public_base_url or f"http://{host}:{settings.port}"
+    return Site(settings.organization_name, settings.organization_url, base.rstrip("/"))
+
+
+# Listening on every address (the Docker image) is no address to link to: set
+# CLAIMS_PUBLIC_BASE_URL there; until then the links at least work on the machine itself.
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}  # noqa: S104
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return etag in tags or "*" in tags
+
+
+def cached(
+    request: Request, body: bytes, media_type: str, *, frame_ancestors: str = "'self'"
+) -> Response:
+    """A 200 with a strong ETag of its body and ``Cache-Control: public``; 304 (no body) when
+    the request's If-None-Match names that ETag."""
+    etag = _etag(body)
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={_settings(request).pages_max_age_seconds}",
+    }
+    if media_type == HTML:
+        headers["Content-Security-Policy"] = _CSP.format(ancestors=frame_ancestors)
+    if _not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+_ERROR_TITLES = {
+    400: "That request is not one we can answer",
+    404: "No such fact-check",
+    410: "This fact-check was withdrawn",
+}
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    """An HTML error page (the pages are for people; the API keeps problem+json)."""
+    site = site_of(_settings(request))
+    body = render.render_error(status, _ERROR_TITLES[status], message, site)
+    headers = {"Content-Security-Policy": _CSP.format(ancestors="'self'")}
+    return Response(body, status_code=status, media_type=HTML, headers=headers)
+
+
+def _present(params: Any) -> dict[str, str]:
+    """The query's parameters without the empty ones a form sends for "any"."""
+    return {key: value for key, value in params.items() if value.strip()}
+
+
+def _validation_message(exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'query'}: {error['msg']}"
+        for error in exc.errors()
+    ]
+    return "; ".join(problems)
+
+
+@router.get("/")
+async def index(request: Request) -> Response:
+    try:
+        query = queries.IndexQuery.model_validate(_present(request.query_params))
+    except ValidationError as exc:
+        return error_page(request, 400, _validation_message(exc))
+    settings = _settings(request)
+    try:
+        page = await queries.list_fact_checks(
+            database_of(request), query, limit=settings.pages_page_size
+        )
+    except errors.BadRequest as exc:  # a cursor this site did not write, a q without words
+        return error_page(request, 400, exc.detail or "Bad request.")
+    body = await to_thread.run_sync(render.render_index, page, query, site_of(settings))
+    return cached(request, body.encode(), HTML)
+
+
+async def _fact_check(
+    request: Request, claim_id: int, draw: Any, *, frame_ancestors: str
+) -> Response:
+    """Read one fact-check, then draw it (``draw(fact_check, site)``) in the thread pool; the
+    HTML 404 or 410 when it is not public."""
+    settings = _settings(request)
+    site = site_of(settings)
+    try:
+        found = await queries.fact_check(
+            database_of(request),
+            claim_id,
+            organization=_organization(settings),
+            page_url=site.claim_url(claim_id),
+        )
+    except errors.Gone:
+        return error_page(
+            request, 410, f"Fact-check {claim_id} was withdrawn and is no longer published."
+        )
+    except errors.NotFound:
+        return _no_such_fact_check(request, claim_id)
+    body: str = await to_thread.run_sync(draw, found, site)
+    return cached(request, body.encode(), HTML, frame_ancestors=frame_ancestors)
+
+
+def _organization(settings: Settings) -> dict[str, str]:
+    return {"name": settings.organization_name, "url": settings.organization_url}
+
+
+def _no_such_fact_check(request: Request, claim_id: object) -> Response:
+    return error_page(
+        request, 404, f"There is no published fact-check {claim_id}. It may not be rated yet."
+    )
+
+
+def _claim_id(value: str) -> int | None:
+    return int(value) if value.isascii() and value.isdigit() and 0 < len(value) <= 10 else None
+
+
+@router.get("/claims/{claim_id}")
+async def fact_check_page(request: Request, claim_id: str) -> Response:
+    number = _claim_id(claim_id)
+    if number is None or number > 2**31 - 1:
+        return _no_such_fact_check(request, claim_id)
+    return await _fact_check(request, number, render.render_fact_check, frame_ancestors="'self'")
+
+
+@router.get("/embed/claims/{claim_id}")
+async def embed_card(request: Request, claim_id: str) -> Response:
+    number = _claim_id(claim_id)
+    if number is None or number > 2**31 - 1:
+        return _no_such_fact_check(request, claim_id)
+    ancestors = _settings(request).pages_frame_ancestors
+    return await _fact_check(request, number, render.render_embed, frame_ancestors=ancestors)
+
+
+@router.get("/oembed")
+async def oembed(request: Request) -> Response:
+    """oEmbed 1.0 (https://oembed.com): the ``rich`` type for a fact-check's URL. 404 for a
+    URL that is not a published fact-check of this site, 501 for a format other than json;
+    400 (problem+json) for a missing url or a bad maxwidth/maxheight."""
+    params = request.query_params
+    fmt = params.get("format", "json")
+    if fmt != "json":
+        return problem_response(
+            501, slug="oembed-format", detail="Only format=json is offered.", request=request
+        )
+    settings = _settings(request)
+    site = site_of(settings)
+    sizes: dict[str, int | None] = {}
+    for name in ("maxwidth", "maxheight"):
+        value = params.get(name)
+        if value is not None and not (value.isdigit() and 0 < int(value) < 100_000):
+            return problem_response(
+                400, slug="bad-request", detail=f"{name} must be a positive whole number."
+            )
+        sizes[name] = int(value) if value else None
+    url = params.get("url")
+    if not url:
+        return problem_response(400, slug="bad-request", detail="The url parameter is missing.")
+    claim_id = _claim_of_url(url, site)
+    if claim_id is None:
+        return problem_response(
+            404, slug="not-found", detail="The url is not a fact-check page of this site."
+        )
+    try:
+        found = await queries.fact_check(
+            database_of(request),
+            claim_id,
+            organization=_organization(settings),
+            page_url=site.claim_url(claim_id),
+        )
+    except (errors.NotFound, errors.Gone):
+        return problem_response(
+            404, slug="not-found", detail=f"No published fact-check {claim_id}."
+        )
+    answer = render.oembed(found, site, maxwidth=sizes["maxwidth"], maxheight=sizes["maxheight"])
+    return cached(request, orjson.dumps(answer), "application/json")
+
+
+def _claim_of_url(url: str, site: Site) -> int | None:
+    parts, base = urlsplit(url), urlsplit(site.base_url)
+    if (parts.scheme, parts.netloc) != (base.scheme, base.netloc):
+        return None
+    path = parts.path.removeprefix(base.path.rstrip("/"))
+    found = _CLAIM_PATH.fullmatch(path) or (
+        _CLAIM_PATH.fullmatch(path.removeprefix("/embed")) if path.startswith("/embed/") else None
+    )
+    if found is None or int(found.group(1)) > 2**31 - 1:
+        return None
+    return int(found.group(1))
+
+
+@router.get(render.FEED_PATH)
+async def atom_feed(request: Request) -> Response:
+    """The latest verdicts as Atom 1.0; a bad filter answers 400 problem+json naming it."""
+    try:
+        query = queries.FeedQuery.model_validate(_present(request.query_params))
+    except ValidationError as exc:
+        return problem_response(
+            400, slug="bad-filter", detail=_validation_message(exc), request=request
+        )
+    settings = _settings(request)
+    page = await queries.list_fact_checks(
+        database_of(request), query, limit=settings.pages_feed_size
+    )
+    body = await to_thread.run_sync(feed.atom_feed, page.claims, query, site_of(settings))
+    return cached(request, body, ATOM)
+
+
+@router.get(render.STYLESHEET_PATH)
+async def stylesheet(request: Request) -> Response:
+    return cached(request, _STYLESHEET, "text/css; charset=utf-8")
