@@ -27,6 +27,7 @@ from app.health.metrics import metrics_router
 from app.history.router import router as history_router
 from app.imports.router import router as imports_router
 from app.outlets.router import router as outlets_router
+from app.pages.cache import PagesState
 from app.pages.router import router as pages_router
 from app.schema.versions import SchemaAhead, refuse_to_serve_if_ahead
 from app.sources.router import router as sources_router
@@ -221,6 +222,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.include_router(metrics)
     install_docs(app)
     if settings.public_pages:  # HTML for readers: /, /claims/{id}, the embed, oEmbed, the feed
+        app.state.public_pages = PagesState(settings)  # this process's rendered pages
         app.include_router(pages_router)
 
     install_error_handlers(app)

@@ -91,6 +91,13 @@ STREAM_FEED_READS = Counter(
     ["kind"],
 )
 
+PAGES_CACHE = Counter(
+    "claims_pages_cache",
+    "Public pages answered from the per-process cache of rendered pages (`hit`) or rendered "
+    "(`miss`: first request, or a revision committed since).",
+    ["result"],
+)
+
 
 def scrape() -> bytes:
     """The metrics in the Prometheus text format (0.0.4); reads the other processes' files in

@@ -305,6 +305,16 @@ class Settings(BaseSettings):
         default=50, ge=1, le=200, description="Entries in the Atom feed (the latest verdicts)."
     )
 
+    # --- Public pages: the rendered-page cache and the published checkpoint (pages2) ---
+    pages_cache_mb: float = Field(
+        default=32,
+        ge=0,
+        le=4096,
+        description="Rendered public pages (index pages, fact-check pages, embed cards, feeds) "
+        "each process keeps and reuses until a revision commits; least recently used out "
+        "beyond this many MiB. 0: render every request.",
+    )
+
     @field_validator("public_base_url")
     @classmethod
     def _plain_http_url(cls, value: str | None) -> str | None:

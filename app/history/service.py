@@ -339,12 +339,38 @@ def _feed_below_watermark(after: int) -> sa.Select[Any]:
     )
     cursor_xid = sa.func.coalesce(sa.select(cursor.c.feed_xid).scalar_subquery(), -1)
     cursor_id = sa.func.coalesce(sa.select(cursor.c.id).scalar_subquery(), 0)
+    return sa.select(revision_table).where(
+        sa.tuple_(revision_table.c.feed_xid, revision_table.c.id)
+        > sa.tuple_(cursor_xid, cursor_id),
+        *_below_watermark(),
+    )
+
+
+def _below_watermark() -> tuple[sa.ColumnElement[bool], ...]:
+    """PostgreSQL: the revisions the feed may show now (``_feed_below_watermark``)."""
     feed_xid = revision_table.c.feed_xid
     # Without a transaction id of its own (every read of the app), the watermark alone: the
     # bound the index scan stops at.
     upper = sa.case((_OWN_TRANSACTION.is_(None), _WATERMARK), else_=_NO_BOUND)
-    return sa.select(revision_table).where(
-        sa.tuple_(feed_xid, revision_table.c.id) > sa.tuple_(cursor_xid, cursor_id),
-        feed_xid < upper,
-        sa.or_(feed_xid < _WATERMARK, feed_xid >= _OWN_TRANSACTION),
+    return (feed_xid < upper, sa.or_(feed_xid < _WATERMARK, feed_xid >= _OWN_TRANSACTION))
+
+
+def feed_head(dialect: str) -> sa.Select[Any]:
+    """One row, ``(feed_xid, id)``, of the feed's last revision (no row: an empty feed). It
+    changes whenever a revision enters the feed and never otherwise, so it marks "nothing new
+    was committed" (the public pages' cache). SQLite: the greatest id (id order is commit
+    order), feed_xid 0. PostgreSQL: the greatest ``(feed_xid, id)`` below the watermark, the
+    end of the feed's index; a revision committed behind a transaction still in flight moves
+    it when that transaction ends, as it enters the feed then."""
+    if dialect == "postgresql":
+        return (
+            sa.select(revision_table.c.feed_xid, revision_table.c.id)
+            .where(*_below_watermark())
+            .order_by(revision_table.c.feed_xid.desc(), revision_table.c.id.desc())
+            .limit(1)
+        )
+    return (
+        sa.select(sa.literal(0).label("feed_xid"), revision_table.c.id)
+        .order_by(revision_table.c.id.desc())
+        .limit(1)
     )

@@ -11,12 +11,15 @@ from markupsafe import Markup
 
 from app.exports.claimreview import RATINGS, embeddable_json
 from app.pages.queries import FactCheck, IndexPage, IndexQuery
+from app.tlog.models import CurrentCheckpoint
 from app.vocabulary.enums import ClaimStatus
 
 # The embed's iframe: a card of about this size (oEmbed's width and height).
 EMBED_WIDTH, EMBED_HEIGHT = 480, 260
 FEED_PATH = "/feeds/fact-checks.atom"
 STYLESHEET_PATH = "/pages/static/pages.css"
+CHECKPOINT_PATH = "/checkpoint.txt"
+CHECKPOINT_KEY_PATH = "/checkpoint.key.txt"
 STANCES = {"supports": "Supports", "refutes": "Refutes", "context": "Context"}
 _STATUSES = frozenset(status.value for status in ClaimStatus)
 ROLES = {"origin": "Where it was said", "report": "Reported by", "repost": "Reposted"}
@@ -30,6 +33,9 @@ class Site:
     url: str
     base_url: str
     stylesheet: str = STYLESHEET_PATH
+    # How often the transparency log takes in new revisions (CLAIMS_TLOG_APPEND_SECONDS): the
+    # checkpoint the pages show may trail the newest revision by that much.
+    log_interval_seconds: float = 1.0
 
     def claim_url(self, claim_id: int) -> str:
         return f"{self.base_url}/claims/{claim_id}"
@@ -40,6 +46,14 @@ class Site:
     @property
     def feed_url(self) -> str:
         return self.base_url + FEED_PATH
+
+    @property
+    def checkpoint_url(self) -> str:
+        return self.base_url + CHECKPOINT_PATH
+
+    @property
+    def checkpoint_key_url(self) -> str:
+        return self.base_url + CHECKPOINT_KEY_PATH
 
 
 def _rating(status: str) -> tuple[int | None, str] | None:
@@ -84,7 +98,13 @@ _env = Environment(
     auto_reload=False,
 )
 _env.filters.update(rating=rating_name, rating_class=rating_class, day=day, iso_day=iso_day)
-_env.globals.update(STANCES=STANCES, ROLES=ROLES, FEED_PATH=FEED_PATH)
+_env.globals.update(
+    STANCES=STANCES,
+    ROLES=ROLES,
+    FEED_PATH=FEED_PATH,
+    CHECKPOINT_PATH=CHECKPOINT_PATH,
+    CHECKPOINT_KEY_PATH=CHECKPOINT_KEY_PATH,
+)
 
 
 def _filters(query: IndexQuery) -> list[tuple[str, str]]:
@@ -155,10 +175,13 @@ def _card(claim: dict[str, Any], href: IndexLinks) -> Card:
     )
 
 
-def render_index(page: IndexPage, query: IndexQuery, site: Site) -> str:
+def render_index(
+    page: IndexPage, query: IndexQuery, site: Site, checkpoint: CurrentCheckpoint | None
+) -> str:
     href = IndexLinks(query)
     return _env.get_template("index.html").render(
         site=site,
+        checkpoint=checkpoint,
         page=page,
         cards=[_card(claim, href) for claim in page.claims],
         query=query,
@@ -183,12 +206,15 @@ def embed_iframe(site: Site, claim_id: int, width: int, height: int, title: str)
     ).format(site.embed_url(claim_id), width, height, title)
 
 
-def render_fact_check(fact_check: FactCheck, site: Site) -> str:
+def render_fact_check(
+    fact_check: FactCheck, site: Site, checkpoint: CurrentCheckpoint | None
+) -> str:
     claim = fact_check.claim
     json_ld = Markup(embeddable_json(fact_check.claim_review).decode())  # noqa: S704 - escaped
     title = f"Fact-check: {claim['statement']}"
     return _env.get_template("claim.html").render(
         site=site,
+        checkpoint=checkpoint,
         fc=fact_check,
         claim=claim,
         json_ld=json_ld,
@@ -199,7 +225,11 @@ def render_fact_check(fact_check: FactCheck, site: Site) -> str:
     )
 
 
-def render_embed(fact_check: FactCheck, site: Site) -> str:
+def render_embed(
+    fact_check: FactCheck, site: Site, _checkpoint: CurrentCheckpoint | None = None
+) -> str:
+    """The card for an iframe: small, so without the checkpoint (its link leads to the page,
+    which shows it)."""
     claim = fact_check.claim
     return _env.get_template("embed.html").render(
         site=site, claim=claim, speaker=fact_check.speaker, canonical=site.claim_url(claim["id"])
@@ -208,7 +238,7 @@ def render_embed(fact_check: FactCheck, site: Site) -> str:
 
 def render_error(status: int, title: str, message: str, site: Site) -> str:
     return _env.get_template("error.html").render(
-        site=site, status=status, title=title, message=message
+        site=site, checkpoint=None, status=status, title=title, message=message
     )
 
 

@@ -4,11 +4,13 @@ card, oEmbed and the Atom feed. None of them is in the OpenAPI document: they ar
 
 Reads run as the API's hot reads do (precompiled driver SQL through ``Database``: PostgreSQL's
 async pool, SQLite inline); templates are rendered in the thread pool, never on the event
-loop.
+loop. Rendered bodies are kept per process until a revision commits (``app.pages.cache``), and
+every route answers HEAD as it answers GET, without the body.
 """
 
 import hashlib
 import re
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,27 +18,53 @@ from urllib.parse import urlsplit
 import orjson
 from anyio import to_thread
 from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from app.core import errors
 from app.core.settings import Settings
 from app.pages import feed, queries, render
+from app.pages.cache import Body, PagesState, read_marker
 from app.pages.render import Site
+from app.tlog.models import CurrentCheckpoint
 from app.web.dependencies import database_of
 from app.web.problems import problem_response
 
-router = APIRouter(include_in_schema=False)
+
+class _GetOrHead(APIRoute):
+    """A route answering HEAD as it answers GET: the same status and headers (Content-Length
+    included), no body."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            response = await handler(request)
+            if request.method != "HEAD":
+                return response
+            headers = dict(response.headers)  # Content-Length: the GET body's
+            return Response(status_code=response.status_code, headers=headers)
+
+        return answer
+
+
+router = APIRouter(include_in_schema=False, route_class=_GetOrHead)
+
+
+def page_route(path: str) -> Callable[[Any], Any]:
+    return router.api_route(path, methods=["GET", "HEAD"])
+
 
 HTML = "text/html; charset=utf-8"
 ATOM = "application/atom+xml; charset=utf-8"
+TEXT = "text/plain; charset=utf-8"
 # The pages run no script (the JSON-LD is data, not run), load only their own stylesheet, and
 # may be framed only by themselves; the embed card's frame-ancestors comes from a setting.
 _CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; "
     "form-action 'self'; frame-ancestors {ancestors}"
 )
-_STYLESHEET = files("app.pages").joinpath("static/pages.css").read_bytes()
 _CLAIM_PATH = re.compile(r"/claims/([1-9][0-9]{0,9})/?")
 
 
@@ -50,7 +78,12 @@ def site_of(settings: Settings) -> Site:
     ``public_base_url``, or the address ``claimtracker serve`` listens on."""
     host = _LOOPBACK.get(settings.host, settings.host)
     base = settings.public_base_url or f"http://{host}:{settings.port}"
-    return Site(settings.organization_name, settings.organization_url, base.rstrip("/"))
+    return Site(
+        settings.organization_name,
+        settings.organization_url,
+        base.rstrip("/"),
+        log_interval_seconds=settings.tlog_append_seconds,
+    )
 
 
 # Listening on every address (the Docker image) is no address to link to: set
@@ -62,6 +95,10 @@ def _etag(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
+def body_of(content: bytes) -> Body:
+    return Body(content, _etag(content))
+
+
 def _not_modified(request: Request, etag: str) -> bool:
     header = request.headers.get("if-none-match")
     if not header:
@@ -71,20 +108,51 @@ def _not_modified(request: Request, etag: str) -> bool:
 
 
 def cached(
-    request: Request, body: bytes, media_type: str, *, frame_ancestors: str = "'self'"
+    request: Request, body: Body, media_type: str, *, frame_ancestors: str = "'self'"
 ) -> Response:
     """A 200 with a strong ETag of its body and ``Cache-Control: public``; 304 (no body) when
     the request's If-None-Match names that ETag."""
-    etag = _etag(body)
     headers = {
-        "ETag": etag,
+        "ETag": body.etag,
         "Cache-Control": f"public, max-age={_settings(request).pages_max_age_seconds}",
     }
     if media_type == HTML:
         headers["Content-Security-Policy"] = _CSP.format(ancestors=frame_ancestors)
-    if _not_modified(request, etag):
+    if _not_modified(request, body.etag):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media_type, headers=headers)
+    return Response(body.content, media_type=media_type, headers=headers)
+
+
+def _state(request: Request) -> PagesState:
+    state: PagesState = request.app.state.public_pages
+    return state
+
+
+# What a route renders from the checkpoint to show: the body, or an answer not to keep (an
+# error page, a problem).
+Render = Callable[[CurrentCheckpoint | None], Awaitable[bytes | Response]]
+
+
+async def from_cache(
+    request: Request,
+    key: Hashable,
+    media_type: str,
+    make: Render,
+    *,
+    frame_ancestors: str = "'self'",
+) -> Response:
+    """The body kept for ``key`` if no revision committed since it was rendered; else
+    ``make``'s, kept for the next request. One statement per request when it is kept."""
+    database, state = database_of(request), _state(request)
+    marker = await read_marker(database)
+    body = state.pages.get(marker, key)
+    if body is None:
+        made = await make(await state.checkpoints.at(database, marker.tree_size))
+        if isinstance(made, Response):
+            return made
+        body = body_of(made)
+        state.pages.put(marker, key, body)
+    return cached(request, body, media_type, frame_ancestors=frame_ancestors)
 
 
 _ERROR_TITLES = {
@@ -115,45 +183,54 @@ def _validation_message(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-@router.get("/")
+@page_route("/")
 async def index(request: Request) -> Response:
     try:
         query = queries.IndexQuery.model_validate(_present(request.query_params))
     except ValidationError as exc:
         return error_page(request, 400, _validation_message(exc))
     settings = _settings(request)
-    try:
-        page = await queries.list_fact_checks(
-            database_of(request), query, limit=settings.pages_page_size
-        )
-    except errors.BadRequest as exc:  # a cursor this site did not write, a q without words
-        return error_page(request, 400, exc.detail or "Bad request.")
-    body = await to_thread.run_sync(render.render_index, page, query, site_of(settings))
-    return cached(request, body.encode(), HTML)
+
+    async def make(checkpoint: CurrentCheckpoint | None) -> bytes | Response:
+        try:
+            page = await queries.list_fact_checks(
+                database_of(request), query, limit=settings.pages_page_size
+            )
+        except errors.BadRequest as exc:  # a cursor this site did not write, a q without words
+            return error_page(request, 400, exc.detail or "Bad request.")
+        site = site_of(settings)
+        body = await to_thread.run_sync(render.render_index, page, query, site, checkpoint)
+        return body.encode()
+
+    return await from_cache(request, ("index", request.url.query), HTML, make)
 
 
 async def _fact_check(
-    request: Request, claim_id: int, draw: Any, *, frame_ancestors: str
+    request: Request, claim_id: int, kind: str, draw: Any, *, frame_ancestors: str
 ) -> Response:
-    """Read one fact-check, then draw it (``draw(fact_check, site)``) in the thread pool; the
-    HTML 404 or 410 when it is not public."""
+    """Read one fact-check, then draw it (``draw(fact_check, site, checkpoint)``) in the
+    thread pool; the HTML 404 or 410 when it is not public."""
     settings = _settings(request)
     site = site_of(settings)
-    try:
-        found = await queries.fact_check(
-            database_of(request),
-            claim_id,
-            organization=_organization(settings),
-            page_url=site.claim_url(claim_id),
-        )
-    except errors.Gone:
-        return error_page(
-            request, 410, f"Fact-check {claim_id} was withdrawn and is no longer published."
-        )
-    except errors.NotFound:
-        return _no_such_fact_check(request, claim_id)
-    body: str = await to_thread.run_sync(draw, found, site)
-    return cached(request, body.encode(), HTML, frame_ancestors=frame_ancestors)
+
+    async def make(checkpoint: CurrentCheckpoint | None) -> bytes | Response:
+        try:
+            found = await queries.fact_check(
+                database_of(request),
+                claim_id,
+                organization=_organization(settings),
+                page_url=site.claim_url(claim_id),
+            )
+        except errors.Gone:
+            return error_page(
+                request, 410, f"Fact-check {claim_id} was withdrawn and is no longer published."
+            )
+        except errors.NotFound:
+            return _no_such_fact_check(request, claim_id)
+        body: str = await to_thread.run_sync(draw, found, site, checkpoint)
+        return body.encode()
+
+    return await from_cache(request, (kind, claim_id), HTML, make, frame_ancestors=frame_ancestors)
 
 
 def _organization(settings: Settings) -> dict[str, str]:
@@ -170,24 +247,28 @@ def _claim_id(value: str) -> int | None:
     return int(value) if value.isascii() and value.isdigit() and 0 < len(value) <= 10 else None
 
 
-@router.get("/claims/{claim_id}")
+@page_route("/claims/{claim_id}")
 async def fact_check_page(request: Request, claim_id: str) -> Response:
     number = _claim_id(claim_id)
     if number is None or number > 2**31 - 1:
         return _no_such_fact_check(request, claim_id)
-    return await _fact_check(request, number, render.render_fact_check, frame_ancestors="'self'")
+    return await _fact_check(
+        request, number, "claim", render.render_fact_check, frame_ancestors="'self'"
+    )
 
 
-@router.get("/embed/claims/{claim_id}")
+@page_route("/embed/claims/{claim_id}")
 async def embed_card(request: Request, claim_id: str) -> Response:
     number = _claim_id(claim_id)
     if number is None or number > 2**31 - 1:
         return _no_such_fact_check(request, claim_id)
     ancestors = _settings(request).pages_frame_ancestors
-    return await _fact_check(request, number, render.render_embed, frame_ancestors=ancestors)
+    return await _fact_check(
+        request, number, "embed", render.render_embed, frame_ancestors=ancestors
+    )
 
 
-@router.get("/oembed")
+@page_route("/oembed")
 async def oembed(request: Request) -> Response:
     """oEmbed 1.0 (https://oembed.com): the ``rich`` type for a fact-check's URL. 404 for a
     URL that is not a published fact-check of this site, 501 for a format other than json;
@@ -216,19 +297,24 @@ async def oembed(request: Request) -> Response:
         return problem_response(
             404, slug="not-found", detail="The url is not a fact-check page of this site."
         )
-    try:
-        found = await queries.fact_check(
-            database_of(request),
-            claim_id,
-            organization=_organization(settings),
-            page_url=site.claim_url(claim_id),
-        )
-    except (errors.NotFound, errors.Gone):
-        return problem_response(
-            404, slug="not-found", detail=f"No published fact-check {claim_id}."
-        )
-    answer = render.oembed(found, site, maxwidth=sizes["maxwidth"], maxheight=sizes["maxheight"])
-    return cached(request, orjson.dumps(answer), "application/json")
+
+    async def make(_checkpoint: CurrentCheckpoint | None) -> bytes | Response:
+        try:
+            found = await queries.fact_check(
+                database_of(request),
+                claim_id,
+                organization=_organization(settings),
+                page_url=site.claim_url(claim_id),
+            )
+        except (errors.NotFound, errors.Gone):
+            return problem_response(
+                404, slug="not-found", detail=f"No published fact-check {claim_id}."
+            )
+        width, height = sizes["maxwidth"], sizes["maxheight"]
+        return orjson.dumps(render.oembed(found, site, maxwidth=width, maxheight=height))
+
+    key = ("oembed", claim_id, sizes["maxwidth"], sizes["maxheight"])
+    return await from_cache(request, key, "application/json", make)
 
 
 def _claim_of_url(url: str, site: Site) -> int | None:
@@ -244,7 +330,7 @@ def _claim_of_url(url: str, site: Site) -> int | None:
     return int(found.group(1))
 
 
-@router.get(render.FEED_PATH)
+@page_route(render.FEED_PATH)
 async def atom_feed(request: Request) -> Response:
     """The latest verdicts as Atom 1.0; a bad filter answers 400 problem+json naming it."""
     try:
@@ -254,13 +340,49 @@ async def atom_feed(request: Request) -> Response:
             400, slug="bad-filter", detail=_validation_message(exc), request=request
         )
     settings = _settings(request)
-    page = await queries.list_fact_checks(
-        database_of(request), query, limit=settings.pages_feed_size
-    )
-    body = await to_thread.run_sync(feed.atom_feed, page.claims, query, site_of(settings))
-    return cached(request, body, ATOM)
+
+    async def make(checkpoint: CurrentCheckpoint | None) -> bytes:
+        page = await queries.list_fact_checks(
+            database_of(request), query, limit=settings.pages_feed_size
+        )
+        site = site_of(settings)
+        return await to_thread.run_sync(feed.atom_feed, page.claims, query, site, checkpoint)
+
+    return await from_cache(request, ("feed", request.url.query), ATOM, make)
 
 
-@router.get(render.STYLESHEET_PATH)
+_STYLESHEET = body_of(files("app.pages").joinpath("static/pages.css").read_bytes())
+
+
+@page_route(render.STYLESHEET_PATH)
 async def stylesheet(request: Request) -> Response:
     return cached(request, _STYLESHEET, "text/css; charset=utf-8")
+
+
+async def _checkpoint(request: Request) -> CurrentCheckpoint | None:
+    database = database_of(request)
+    marker = await read_marker(database)
+    return await _state(request).checkpoints.at(database, marker.tree_size)
+
+
+_NO_CHECKPOINT = "This site publishes no checkpoint: the server has no checkpoint signing key."
+
+
+@page_route(render.CHECKPOINT_PATH)
+async def checkpoint_note(request: Request) -> Response:
+    """The transparency log's checkpoint the pages show, as its C2SP signed note: anyone may
+    keep it and check it with the verifier key (``claimtracker checkpoint fetch`` does). It
+    trails the newest revision by up to the appender's interval. 404 without a signing key."""
+    checkpoint = await _checkpoint(request)
+    if checkpoint is None:
+        return problem_response(404, slug="not-found", detail=_NO_CHECKPOINT)
+    return cached(request, body_of(checkpoint.signed_note.encode()), TEXT)
+
+
+@page_route(render.CHECKPOINT_KEY_PATH)
+async def checkpoint_key(request: Request) -> Response:
+    """The note verifier key that checks the checkpoints; 404 without a signing key."""
+    checkpoint = await _checkpoint(request)
+    if checkpoint is None:
+        return problem_response(404, slug="not-found", detail=_NO_CHECKPOINT)
+    return cached(request, body_of(f"{checkpoint.verifier_key}\n".encode()), TEXT)

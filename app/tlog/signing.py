@@ -139,11 +139,15 @@ def signing_key(settings: Settings) -> SigningKey:
 
 
 def current_checkpoint(conn: Connection, settings: Settings) -> CurrentCheckpoint:
-    """The log's checkpoint now, signed: what the API serves and the public pages show (size,
-    root in base64, the signed note). Call ``service.catch_up`` first to include the newest
-    revisions."""
+    """The log's checkpoint now, signed: what the API serves (size, root in base64, the signed
+    note). Call ``service.catch_up`` first to include the newest revisions."""
+    return checkpoint_at(conn, settings, service.tree_size(conn))
+
+
+def checkpoint_at(conn: Connection, settings: Settings, size: int) -> CurrentCheckpoint:
+    """The signed checkpoint of the tree of ``size`` leaves (at most the log's size): what the
+    public pages show, signed once per size (``app.pages.checkpoint``)."""
     key = signing_key(settings)
-    size = service.tree_size(conn)
     checkpoint = Checkpoint(origin_of(settings), size, service.root_hash(conn, size))
     return CurrentCheckpoint(
         origin=checkpoint.origin,
