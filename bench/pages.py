@@ -14,10 +14,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
 
+from app.core.db import Database, make_engine
+from app.tlog import service as tlog_service
+from app.tlog.signing import create_key_file
 from bench import data
 from bench.load import Result, Server, Target, have_wrk, run_load, serve
 
@@ -41,6 +45,7 @@ class Row:
     label: str
     target: Target
     floor: float | None
+    uncached: bool = False  # on the server with CLAIMS_PAGES_CACHE_MB=0
     runs: list[Result] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
     check: str = ""
@@ -66,6 +71,24 @@ def _newest_published(url: str) -> int:
         engine.dispose()
 
 
+def _build_log(url: str) -> Path:
+    """Append every revision to the transparency log before the servers start (their appenders
+    would otherwise build it during the load), and a checkpoint key for the pages to show."""
+    engine = make_engine(url)
+    try:
+        database = Database(engine)
+        while True:
+            with database.session(write=True) as session:
+                if tlog_service.append_batch(session) < tlog_service.BATCH:
+                    break
+    finally:
+        engine.dispose()
+    key_file = data.WORK / "pages-checkpoint.key"
+    if not key_file.exists():
+        create_key_file(key_file, "bench/history")
+    return key_file
+
+
 def _check(server: Server, row: Row) -> str:
     response = httpx.get(server.base + row.target.path, headers=dict(server.headers), timeout=30)
     if response.status_code != 200:
@@ -86,6 +109,14 @@ def measure_backend(backend: str, url: str, settings: Settings) -> tuple[list[Ro
             Target(f"/claims/{claim_id}"),
             LIST_FLOOR,
         ),
+        Row("index_off", "GET / with the page cache off", Target("/"), LIST_FLOOR, True),
+        Row(
+            "page_off",
+            "GET /claims/{id} with the page cache off",
+            Target(f"/claims/{claim_id}"),
+            LIST_FLOOR,
+            True,
+        ),
         Row(
             "api_list",
             "for comparison: GET /api/v1/claims?status=unverified&limit=50",
@@ -94,7 +125,12 @@ def measure_backend(backend: str, url: str, settings: Settings) -> tuple[list[Ro
         ),
     ]
     key = data.api_key(url, "bench pages reader", "reader")
-    env = {"CLAIMS_DATABASE_URL": url, "CLAIMS_PUBLIC_PAGES": "true"}
+    env = {
+        "CLAIMS_DATABASE_URL": url,
+        "CLAIMS_PUBLIC_PAGES": "true",
+        "CLAIMS_CHECKPOINT_KEY_FILE": str(_build_log(url)),
+        "CLAIMS_CHECKPOINT_ORIGIN": "bench/history",
+    }
     ceilings: list[Result] = []
     ceiling_target = Target("/items/", random_ids=1000)
     ceiling_log = data.WORK / "server-pages-ceiling.log"
@@ -106,20 +142,30 @@ def measure_backend(backend: str, url: str, settings: Settings) -> tuple[list[Ro
             env=env,
             log=data.WORK / f"server-pages-{backend}.log",
         ) as bare,
+        serve(
+            "app.main:create_app",
+            factory=True,
+            env={**env, "CLAIMS_PAGES_CACHE_MB": "0"},
+            log=data.WORK / f"server-pages-{backend}-uncached.log",
+        ) as plain,
     ):
-        server = Server(bare.base, bare.pid, (("Authorization", f"Bearer {key}"),))
+        headers = (("Authorization", f"Bearer {key}"),)
+        servers = {
+            False: Server(bare.base, bare.pid, headers),
+            True: Server(plain.base, plain.pid, headers),
+        }
         for row in rows:
-            row.check = _check(server, row)
+            row.check = _check(servers[row.uncached], row)
         load = {"duration": settings.warmup, "connections": settings.connections}
         run_load(ceiling, ceiling_target, **load)
         for row in rows:
-            run_load(server, row.target, **load)
+            run_load(servers[row.uncached], row.target, **load)
         load["duration"] = settings.duration
         for round_no in range(1, settings.rounds + 1):
             shift = (round_no - 1) % len(rows)
             for row in rows[shift:] + rows[:shift]:
                 top = run_load(ceiling, ceiling_target, **load)
-                result = run_load(server, row.target, **load)
+                result = run_load(servers[row.uncached], row.target, **load)
                 ceilings.append(top)
                 row.runs.append(result)
                 row.ratios.append(result.rps / top.rps)
@@ -179,9 +225,13 @@ def run(backends: list[str], admin_url: str, settings: Settings | None = None) -
         f"({settings.claims:,} claims, about 30% of them published), one uvicorn worker, "
         f"`wrk -c{settings.connections}` for {settings.duration:g} s per run after a "
         f"{settings.warmup:g} s warm-up, {settings.rounds} rounds of ceiling, scenario, "
-        "ceiling, scenario... with the order rotating. The pages are requested without "
-        "If-None-Match, so every answer is read and rendered (no 304). Target: the API list "
-        f"page's budget, a ratio of {LIST_FLOOR:.2f} to the ceiling.",
+        "ceiling, scenario... with the order rotating. The transparency log is built and a "
+        "checkpoint key set before the servers start, so the pages show the checkpoint. The "
+        "pages are requested without If-None-Match (no 304) and nothing is written meanwhile: "
+        "the first rows are served from the per-process page cache (one marker read per "
+        "request), the `cache off` rows by a second server with `CLAIMS_PAGES_CACHE_MB=0`, "
+        "which reads and renders every request. Target: the API list page's budget, a ratio "
+        f"of {LIST_FLOOR:.2f} to the ceiling.",
         "",
     ]
     if not have_wrk():
