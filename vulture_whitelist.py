@@ -41,3 +41,7 @@ drain  # Dispatcher.drain: send until nothing is due (tests, bench/webhooks.py)
 audit_path, verifier_key, checkpoint_size, verify_inclusion
 # Public pages: read by the Jinja2 templates (app/pages/templates), which vulture cannot see.
 status_to, corrections, first_published, stylesheet  # app.pages.queries / render
+# Public pages follow-up: the interval the footer's small print names (a template reads it);
+# feedgen calls its extension's hooks.
+log_interval_seconds  # app.pages.render.Site
+extend_ns, extend_atom  # app.pages.feed.CheckpointExtension
