@@ -35,3 +35,7 @@ fetch_all
 # Webhooks: fields the wire serialises; drain() is what tests and bench/webhooks.py call.
 disabled_at, disabled_reason, attempt_log  # webhooks.models: endpoint and delivery models
 drain  # Dispatcher.drain: send until nothing is due (tests, bench/webhooks.py)
+
+# Similar claims: fields the wire serialises; Response.background runs after the answer.
+decided_at, decided_by, skipped  # matching.models (a pair's decision), vocabulary.records
+background  # matching.router.with_similar: the suggestions stored once a new claim is sent
