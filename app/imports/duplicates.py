@@ -125,6 +125,9 @@ def match_created(
         )
     batch.session.flush()
     matching.store_pairs(batch.conn, found)
+    # The session's one commit: in an import it only releases the session's savepoint; the
+    # import's outer transaction commits (or rolls back) the whole batch.
+    batch.session.commit()
     return reports
 
 

@@ -52,4 +52,3 @@ def replace(conn: Connection, claim_id: int, values: Mapping[str, Any]) -> None:
     """The claim's texts after a change of its statement or original quote."""
     conn.execute(sa.delete(text_table).where(text_table.c.claim_id == claim_id))
     insert_rows(conn, text_table, text_rows(claim_id, values))
-
