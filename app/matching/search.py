@@ -27,8 +27,8 @@ from app.matching.models import ClaimText, MatchedField
 from app.matching.normalize import content_words, normalize, text_hash
 
 CANDIDATES = 30
-MAX_QUERY_WORDS = 24
-MAX_TRIGRAM_WORDS = 4
+MAX_QUERY_WORDS = 8
+MAX_TRIGRAM_WORDS = 2
 # The pg_trgm similarity below which a text is no trigram candidate.
 TRIGRAM_THRESHOLD = 0.3
 EXACT, WORDS, TRIGRAMS = "exact", "bm25", "trigram"

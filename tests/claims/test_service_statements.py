@@ -98,9 +98,17 @@ class TestUpdateStatements:
                 expect=NO_PRECONDITION,
                 actor=ACTOR,
             )
-        # The claim, its evidence and appearances in one SELECT (FOR NO KEY UPDATE on
-        # PostgreSQL); the fields, version and head hash in one UPDATE; the revision.
-        assert shapes(seen) == ["SELECT claim", "UPDATE claim", "INSERT revision"]
+        # The claim, its evidence, appearances and links in one SELECT (FOR NO KEY UPDATE on
+        # PostgreSQL); the fields, version and head hash in one UPDATE; the revision; the
+        # new statement's normalised text for the similar-claims search (app/matching).
+        assert shapes(seen) == [
+            "SELECT claim",
+            "UPDATE claim",
+            "INSERT revision",
+            "DELETE claim_text",
+            "INSERT claim_text",
+        ]
+        assert "claim_match" in seen[0]
         assert "evidence" in seen[0]
         assert "appearance" in seen[0]
         if db.engine.dialect.name == "postgresql":

@@ -66,8 +66,6 @@ class TestImportDuplicates:
 
     def test_a_dry_run_stores_no_suggestion(self, client: TestClient) -> None:
         created(client, f"{API}/claims", {"statement": STATEMENT})
-        summary = imported(
-            client, [{"external_id": "x:1", "statement": STATEMENT}], dry_run="true"
-        )
+        summary = imported(client, [{"external_id": "x:1", "statement": STATEMENT}], dry_run="true")
         assert summary["duplicates"]
         assert client.get(f"{API}/matches").json()["items"] == []
