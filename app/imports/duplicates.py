@@ -62,7 +62,11 @@ def skip_duplicates(
     reports: list[RecordDuplicates] = []
     for index, record in new:
         found = find_similar(
-            batch.conn, record.statement, threshold=policy.thresholds.suggest, limit=REPORTED
+            batch.conn,
+            record.statement,
+            threshold=policy.thresholds.suggest,
+            limit=REPORTED,
+            trigrams=False,
         )
         if any(policy.acts_on(item, record.statement) for item in found):
             outcomes[index] = "skipped"
@@ -94,7 +98,11 @@ def match_created(
     for index, record in created:
         claim_id = ids[record.external_id]
         items = matching.similar_claims(
-            batch.conn, claim_id, limit=REPORTED, threshold=policy.thresholds.suggest
+            batch.conn,
+            claim_id,
+            limit=REPORTED,
+            threshold=policy.thresholds.suggest,
+            trigrams=False,  # the cheaper search: an import matches every new record
         )
         if not items:
             continue

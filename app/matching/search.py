@@ -5,10 +5,10 @@ text search, re-ranked in Python.
    always, whatever the search finds.
 2. Candidates: the ``CANDIDATES`` best texts by the database's word search (SQLite FTS5 BM25;
    PostgreSQL ``ts_rank`` on a 'simple' tsvector) over the query's content words, and as many
-   by trigrams (SQLite FTS5 ``trigram`` tokenizer, BM25 over the trigrams of the query's
-   longest words; PostgreSQL pg_trgm ``%``), which find spelling variants the word search
-   misses (Prigozhin / Prigozjin). Statements and original quotes alike: a Dutch paraphrase
-   meets a claim whose original quote is Dutch.
+   by trigrams (SQLite FTS5 ``trigram`` tokenizer: the halves of the query's two longest
+   words as substrings, ranked by BM25; PostgreSQL pg_trgm ``%``), which find spelling
+   variants the word search misses (Prigozhin / Prigozjin). Statements and original quotes
+   alike: a Dutch paraphrase meets a claim whose original quote is Dutch.
 3. Re-ranking: ``score`` (rapidfuzz) of the normalised texts; each claim keeps its best field.
 
 Only live claims are returned. No web framework; every function takes a Connection.
@@ -66,16 +66,17 @@ def find_similar(
     threshold: float,
     limit: int,
     exclude: Collection[int] = (),
+    trigrams: bool = True,
 ) -> list[Found]:
     """The live claims whose statement or original quote says what ``statement`` says, with a
     score of at least ``threshold``, best first, at most ``limit``; never those in
-    ``exclude``."""
+    ``exclude``. Without ``trigrams``, no trigram candidates (imports: the cheaper search)."""
     normalized = normalize(statement)
     best: dict[int, Found] = {}
     for claim_id, field in _exact(conn, text_hash(statement)):
         if claim_id not in exclude:
             best[claim_id] = Found(claim_id, 1.0, EXACT, MatchedField(field))
-    for claim_id, field, candidate, method in _candidates(conn, normalized):
+    for claim_id, field, candidate, method in _candidates(conn, normalized, trigrams):
         if claim_id in exclude or (claim_id in best and best[claim_id].method == EXACT):
             continue
         value = score(normalized, candidate)
@@ -97,15 +98,19 @@ def _exact(conn: Connection, digest: str) -> list[tuple[int, str]]:
     return [(row.claim_id, row.field) for row in rows]
 
 
-def _candidates(conn: Connection, normalized: str) -> Iterable[tuple[int, str, str, str]]:
+def _candidates(
+    conn: Connection, normalized: str, trigrams: bool
+) -> Iterable[tuple[int, str, str, str]]:
     words = sorted(content_words(normalized), key=len, reverse=True)[:MAX_QUERY_WORDS]
     if not words:
         return []
     if conn.dialect.name == "postgresql":
-        found = _pg_words(conn, words) + _pg_trigrams(conn, normalized)
+        found = _pg_words(conn, words)
+        if trigrams:
+            found += _pg_trigrams(conn, normalized)
     else:
         found = _sqlite_search(conn, "claim_text_fts", _fts_any(words), WORDS)
-        grams = _trigrams(words[:MAX_TRIGRAM_WORDS])
+        grams = _trigrams(words[:MAX_TRIGRAM_WORDS]) if trigrams else []
         if grams:
             found += _sqlite_search(conn, "claim_text_trigram", _fts_any(grams), TRIGRAMS)
     return found
@@ -117,9 +122,16 @@ def _fts_any(terms: Iterable[str]) -> str:
 
 
 def _trigrams(words: Iterable[str]) -> list[str]:
-    """The distinct trigrams of the words long enough to carry a spelling variant."""
-    grams = (word[i : i + 3] for word in words if len(word) >= 5 for i in range(len(word) - 2))
-    return list(dict.fromkeys(grams))
+    """Each long word's first and last halves (at least 4 letters each, overlapping): FTS5's
+    trigram tokenizer matches them as substrings, so "prigozjin" meets "prigozhin" by its
+    prefix "prigoz" and "prigozhin" meets "prigozjin" likewise, while each substring is an
+    intersection of a few trigrams' postings (fast), not a union of all of them."""
+    halves: list[str] = []
+    for word in words:
+        if len(word) >= 6:
+            cut = len(word) // 2
+            halves += [word[: max(cut + 1, 4)], word[min(cut - 1, len(word) - 4) :]]
+    return list(dict.fromkeys(halves))
 
 
 _SQLITE_SEARCH = (

@@ -58,7 +58,9 @@ def similar_to_claim(
     return _items(conn, found)
 
 
-def similar_claims(conn: Connection, claim_id: int, *, limit: int, threshold: float) -> list[Found]:
+def similar_claims(
+    conn: Connection, claim_id: int, *, limit: int, threshold: float, trigrams: bool = True
+) -> list[Found]:
     row = conn.execute(
         sa.select(
             claim_table.c.statement, claim_table.c.original_quote, claim_table.c.deleted_at
@@ -70,7 +72,10 @@ def similar_claims(conn: Connection, claim_id: int, *, limit: int, threshold: fl
     for text in (found.statement, found.original_quote):
         if not text:
             continue
-        for item in find_similar(conn, text, threshold=threshold, limit=limit, exclude=exclude):
+        found_here = find_similar(
+            conn, text, threshold=threshold, limit=limit, exclude=exclude, trigrams=trigrams
+        )
+        for item in found_here:
             if item.claim_id not in best or item.score > best[item.claim_id].score:
                 best[item.claim_id] = item
     return sorted(best.values(), key=lambda item: (-item.score, item.claim_id))[:limit]

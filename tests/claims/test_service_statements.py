@@ -162,12 +162,14 @@ class TestCreateStatements:
         )
         with statements(db) as seen:
             claim = claims_service.create_claim(session, body, actor=ACTOR)
-        # No UPDATE of the head hash after the INSERT, no DELETE of topics a new claim lacks.
+        # No UPDATE of the head hash after the INSERT, no DELETE of topics a new claim lacks;
+        # the statement's normalised text for the similar-claims search (app/matching).
         assert shapes(seen) == [
             "SELECT -",
             "INSERT revision",
             "INSERT claim",
             "INSERT claim_topic",
+            "INSERT claim_text",
         ]
         assert topics_of(session, claim.id) == ["a", "b"]
 
@@ -176,7 +178,7 @@ class TestCreateStatements:
     ) -> None:
         with statements(db) as seen:
             claims_service.create_claim(session, ClaimCreate(statement="Bare."), actor=ACTOR)
-        assert shapes(seen) == ["SELECT -", "INSERT revision", "INSERT claim"]
+        assert shapes(seen) == ["SELECT -", "INSERT revision", "INSERT claim", "INSERT claim_text"]
 
     def test_the_reserved_id_is_the_one_stored_and_hashed(self, session: Session) -> None:
         first = claims_service.create_claim(session, ClaimCreate(statement="One."), actor=ACTOR)
