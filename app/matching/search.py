@@ -26,11 +26,15 @@ from app.claims.models import Claim
 from app.matching.models import ClaimText, MatchedField
 from app.matching.normalize import content_words, normalize, text_hash
 
-CANDIDATES = 30
-MAX_QUERY_WORDS = 8
-MAX_TRIGRAM_WORDS = 2
-# The pg_trgm similarity below which a text is no trigram candidate.
-TRIGRAM_THRESHOLD = 0.3
+STEM = 5  # letters of a word's stem in the word-level score
+CANDIDATES = 30  # per search, re-ranked in Python
+MAX_QUERY_WORDS = 5  # the query's rarest words searched
+COUNTED = 30  # texts counted per query word at most (a word with more is common)
+COMMON_WORDS = 2  # words searched when the query has no rare one
+MAX_RANKED = 1_000  # texts the database ranks at most per word search
+MAX_TRIGRAM_WORDS = 2  # words searched by trigrams
+MAX_SPELLED = 20  # ... among those held by at most this many texts as written
+TRIGRAM_ROWS = 200  # texts a trigram search looks at most
 EXACT, WORDS, TRIGRAMS = "exact", "bm25", "trigram"
 
 text_table = ClaimText.__table__  # type: ignore[attr-defined]
@@ -48,15 +52,26 @@ class Found:
 
 
 def score(query: str, candidate: str) -> float:
-    """How surely two normalised texts say the same thing, 0..1: the mean of rapidfuzz's
-    token-sort ratio (word order does not matter) and token-set ratio (one text may be a
-    truncation of the other), over the content words; 1.0 only for the same words."""
-    a = " ".join(content_words(query)) or query
-    b = " ".join(content_words(candidate)) or candidate
+    """How surely two normalised texts say the same thing, 0..1, over their content words: the
+    mean of a character-level score (rapidfuzz's token-sort ratio, word order does not matter,
+    and token-set ratio, one text may be a truncation of the other) and a word-level one (the
+    Dice overlap of the words' stems, so "destroyed" meets "destroy" and "vernietigd"
+    "vernietiging"); 1.0 only for the same words."""
+    a_words, b_words = content_words(query), content_words(candidate)
+    a = " ".join(a_words) or query
+    b = " ".join(b_words) or candidate
     if a == b:
         return 1.0
-    blended = 0.5 * fuzz.token_sort_ratio(a, b) + 0.5 * fuzz.token_set_ratio(a, b)
-    return round(min(blended / 100, 0.999), 4)
+    chars = 0.5 * fuzz.token_sort_ratio(a, b) / 100 + 0.5 * fuzz.token_set_ratio(a, b) / 100
+    a_stems, b_stems = _stems(a_words or a.split()), _stems(b_words or b.split())
+    words = 2 * len(a_stems & b_stems) / ((len(a_stems) + len(b_stems)) or 1)
+    return round(min(0.5 * chars + 0.5 * words, 0.999), 4)
+
+
+def _stems(words: Iterable[str]) -> set[str]:
+    """Each word's first ``STEM`` letters: a light stemming that treats English and Dutch
+    inflections alike (numbers stay whole)."""
+    return {w[:STEM] if w.isalpha() else w for w in words}
 
 
 def find_similar(
@@ -101,19 +116,38 @@ def _exact(conn: Connection, digest: str) -> list[tuple[int, str]]:
 def _candidates(
     conn: Connection, normalized: str, trigrams: bool
 ) -> Iterable[tuple[int, str, str, str]]:
-    words = sorted(content_words(normalized), key=len, reverse=True)[:MAX_QUERY_WORDS]
+    words = content_words(normalized)
     if not words:
         return []
-    if conn.dialect.name == "postgresql":
-        found = _pg_words(conn, words)
-        if trigrams:
-            found += _pg_trigrams(conn, normalized)
-    else:
-        found = _sqlite_search(conn, "claim_text_fts", _fts_any(words), WORDS)
-        grams = _trigrams(words[:MAX_TRIGRAM_WORDS]) if trigrams else []
-        if grams:
-            found += _sqlite_search(conn, "claim_text_trigram", _fts_any(grams), TRIGRAMS)
+    postgres = conn.dialect.name == "postgresql"
+    counts = _pg_counts(conn, words) if postgres else _sqlite_counts(conn, words)
+    found = []
+    rare = _rarest(words, counts)
+    if rare:
+        found = _pg_words(conn, rare) if postgres else _sqlite_words(conn, rare)
+    spelled = _spelled(words, counts) if trigrams else []
+    if spelled:
+        found += _pg_trigrams(conn, spelled) if postgres else _sqlite_trigrams(conn, spelled)
     return found
+
+
+def _rarest(words: list[str], counts: dict[str, int]) -> list[str]:
+    """The query's rarest stored words (fewest texts, then longest), at most
+    ``MAX_QUERY_WORDS`` of those held by fewer than ``COUNTED`` texts: rare words say what a
+    text is about, and they bound the texts to rank. A query of common words only searches its
+    ``COMMON_WORDS`` longest. A word no text has (a typo, a new name) is left to the
+    trigrams."""
+    known = sorted((w for w in words if counts.get(w, 0)), key=lambda w: (counts[w], -len(w)))
+    rare = [w for w in known if counts[w] < COUNTED]
+    return rare[:MAX_QUERY_WORDS] if rare else known[:COMMON_WORDS]
+
+
+def _spelled(words: list[str], counts: dict[str, int]) -> list[str]:
+    """The words worth a trigram search: long ones that few or no texts have as written (a
+    typo, a name spelt otherwise), fewest texts first, then longest."""
+    rare = [w for w in words if len(w) >= 6 and counts.get(w, 0) <= MAX_SPELLED]
+    rare.sort(key=lambda w: (counts.get(w, 0), -len(w)))
+    return rare[:MAX_TRIGRAM_WORDS]
 
 
 def _fts_any(terms: Iterable[str]) -> str:
@@ -121,59 +155,109 @@ def _fts_any(terms: Iterable[str]) -> str:
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
-def _trigrams(words: Iterable[str]) -> list[str]:
-    """Each long word's first and last halves (at least 4 letters each, overlapping): FTS5's
-    trigram tokenizer matches them as substrings, so "prigozjin" meets "prigozhin" by its
-    prefix "prigoz" and "prigozhin" meets "prigozjin" likewise, while each substring is an
+def _halves(words: Iterable[str]) -> list[str]:
+    """Each long word's first and last halves (at least 4 letters each, overlapping): matched
+    as substrings (FTS5's trigram tokenizer; pg_trgm's LIKE), so "prigozjin" meets "prigozhin"
+    by its prefix "prigoz" and "prigozhin" meets "prigozjin" likewise, while each substring is an
     intersection of a few trigrams' postings (fast), not a union of all of them."""
     halves: list[str] = []
     for word in words:
-        if len(word) >= 6:
-            cut = len(word) // 2
-            halves += [word[: max(cut + 1, 4)], word[min(cut - 1, len(word) - 4) :]]
+        cut = len(word) // 2
+        halves += [word[: max(cut + 1, 4)], word[min(cut - 1, len(word) - 4) :]]
     return list(dict.fromkeys(halves))
 
 
+# --- SQLite: FTS5 -------------------------------------------------------------------------------
+
+_SQLITE_COUNT = "SELECT doc FROM claim_text_fts_vocab WHERE term = :w"
+# FTS5 ranks inside the LIMITed subquery only: at most :n texts are scored.
 _SQLITE_SEARCH = (
     "SELECT t.claim_id, t.field, t.normalized FROM "
-    "(SELECT rowid AS id FROM {table} WHERE {table} MATCH :q ORDER BY bm25({table}) "
-    "LIMIT :k) AS f JOIN claim_text AS t ON t.id = f.id "
+    "(SELECT id FROM (SELECT rowid AS id, rank FROM {table} WHERE {table} MATCH :q LIMIT :n) "
+    "ORDER BY rank LIMIT :k) AS f JOIN claim_text AS t ON t.id = f.id "
     "JOIN claim ON claim.id = t.claim_id WHERE claim.deleted_at IS NULL"
 )
 
 
+def _sqlite_counts(conn: Connection, words: list[str]) -> dict[str, int]:
+    """How many texts hold each word (``fts5vocab``; one lookup a word: an ``IN`` list would
+    scan the whole vocabulary)."""
+    statement = text(_SQLITE_COUNT)
+    return {w: min(conn.execute(statement, {"w": w}).scalar() or 0, COUNTED) for w in words}
+
+
+def _sqlite_words(conn: Connection, words: list[str]) -> list[tuple[int, str, str, str]]:
+    return _sqlite_search(conn, "claim_text_fts", _fts_any(words), WORDS, MAX_RANKED)
+
+
+def _sqlite_trigrams(conn: Connection, words: list[str]) -> list[tuple[int, str, str, str]]:
+    query = _fts_any(_halves(words))
+    return _sqlite_search(conn, "claim_text_trigram", query, TRIGRAMS, TRIGRAM_ROWS)
+
+
 def _sqlite_search(
-    conn: Connection, table: str, query: str, method: str
+    conn: Connection, table: str, query: str, method: str, rows_at_most: int
 ) -> list[tuple[int, str, str, str]]:
-    rows = conn.execute(text(_SQLITE_SEARCH.format(table=table)), {"q": query, "k": CANDIDATES})
+    rows = conn.execute(
+        text(_SQLITE_SEARCH.format(table=table)),
+        {"q": query, "n": rows_at_most, "k": CANDIDATES},
+    )
     return [(row.claim_id, row.field, row.normalized, method) for row in rows]
 
 
+# --- PostgreSQL: tsvector and pg_trgm ------------------------------------------------------------
+
+# How many texts hold each word, counted up to COUNTED (the GIN index; a word's count stops
+# there, so a common word costs little more than a rare one).
+_PG_COUNTS = text(
+    "SELECT w.word, (SELECT count(*) FROM (SELECT 1 FROM claim_text AS t "
+    "WHERE t.search_words @@ to_tsquery('simple', w.lexeme) LIMIT :cap) AS s) AS n "
+    "FROM unnest(CAST(:words AS text[]), CAST(:lexemes AS text[])) AS w(word, lexeme)"
+)
 _PG_WORDS = text(
-    "SELECT t.claim_id, t.field, t.normalized FROM claim_text AS t "
-    "JOIN claim ON claim.id = t.claim_id "
-    "WHERE t.search_words @@ to_tsquery('simple', :q) AND claim.deleted_at IS NULL "
-    "ORDER BY ts_rank(t.search_words, to_tsquery('simple', :q)) DESC LIMIT :k"
+    "SELECT f.claim_id, f.field, f.normalized FROM "
+    "(SELECT claim_id, field, normalized, search_words FROM claim_text "
+    "WHERE search_words @@ to_tsquery('simple', :q) LIMIT :n) AS f "
+    "JOIN claim ON claim.id = f.claim_id WHERE claim.deleted_at IS NULL "
+    "ORDER BY ts_rank(f.search_words, to_tsquery('simple', :q)) DESC LIMIT :k"
 )
+# Substrings through the pg_trgm GIN index (each LIKE pattern ANDs its trigrams).
 _PG_TRIGRAMS = text(
-    "SELECT t.claim_id, t.field, t.normalized FROM claim_text AS t "
-    "JOIN claim ON claim.id = t.claim_id "
-    "WHERE t.normalized % :q AND claim.deleted_at IS NULL "
-    "ORDER BY similarity(t.normalized, :q) DESC LIMIT :k"
+    "SELECT f.claim_id, f.field, f.normalized FROM "
+    "(SELECT claim_id, field, normalized FROM claim_text "
+    "WHERE normalized LIKE ANY(CAST(:patterns AS text[])) LIMIT :n) AS f "
+    "JOIN claim ON claim.id = f.claim_id WHERE claim.deleted_at IS NULL "
+    "ORDER BY similarity(f.normalized, :q) DESC LIMIT :k"
 )
+
+
+def _lexeme(word: str) -> str:
+    """A word as a quoted tsquery lexeme: no operator of the user's gets through."""
+    return "'" + word.replace("'", "''").replace("\\", "") + "'"
+
+
+def _pg_counts(conn: Connection, words: list[str]) -> dict[str, int]:
+    rows = conn.execute(
+        _PG_COUNTS,
+        {"words": words, "lexemes": [_lexeme(w) for w in words], "cap": COUNTED},
+    )
+    return {row.word: row.n for row in rows}
 
 
 def _pg_words(conn: Connection, words: list[str]) -> list[tuple[int, str, str, str]]:
-    # Each word quoted as a tsquery lexeme: no operator of the user's gets through.
-    query = " | ".join("'" + word.replace("'", "''").replace("\\", "") + "'" for word in words)
-    rows = conn.execute(_PG_WORDS, {"q": query, "k": CANDIDATES})
+    query = " | ".join(_lexeme(word) for word in words)
+    rows = conn.execute(_PG_WORDS, {"q": query, "n": MAX_RANKED, "k": CANDIDATES})
     return [(row.claim_id, row.field, row.normalized, WORDS) for row in rows]
 
 
-def _pg_trigrams(conn: Connection, normalized: str) -> list[tuple[int, str, str, str]]:
-    conn.execute(
-        text("SELECT set_config('pg_trgm.similarity_threshold', :t, true)"),
-        {"t": str(TRIGRAM_THRESHOLD)},
+def _pg_trigrams(conn: Connection, words: list[str]) -> list[tuple[int, str, str, str]]:
+    patterns = ["%" + _escape_like(half) + "%" for half in _halves(words)]
+    rows = conn.execute(
+        _PG_TRIGRAMS,
+        {"patterns": patterns, "q": " ".join(words), "n": TRIGRAM_ROWS, "k": CANDIDATES},
     )
-    rows = conn.execute(_PG_TRIGRAMS, {"q": normalized, "k": CANDIDATES})
     return [(row.claim_id, row.field, row.normalized, TRIGRAMS) for row in rows]
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

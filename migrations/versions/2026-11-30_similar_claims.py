@@ -9,7 +9,8 @@ stored. ``claim_match`` holds the pairs the matching suggested and what the desk
 The candidate search runs on ``claim_text.normalized``:
 - SQLite: two external-content FTS5 tables kept by triggers on ``claim_text``: words
   (``unicode61``, ranked by BM25) and trigrams (the ``trigram`` tokenizer, for spelling
-  variants such as Prigozhin / Prigozjin).
+  variants such as Prigozhin / Prigozjin), and an ``fts5vocab`` table over the words (how many
+  texts hold each word: the search picks the query's rarest words).
 - PostgreSQL: a stored tsvector (``search_words``, the 'simple' configuration: claims come in
   many languages) with a GIN index, ranked by ``ts_rank``, and a pg_trgm GIN index
   (``CREATE EXTENSION IF NOT EXISTS pg_trgm``: a trusted extension since PostgreSQL 13, so
@@ -144,6 +145,10 @@ def _create_search() -> None:
                 f"VALUES ('delete', old.id, old.normalized); "
                 f"INSERT INTO {name}(rowid, normalized) VALUES (new.id, new.normalized); END"
             )
+        # How many texts hold a word: the search picks the query's rarest words.
+        op.execute(
+            "CREATE VIRTUAL TABLE claim_text_fts_vocab USING fts5vocab(claim_text_fts, row)"
+        )
         return
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     op.execute(
@@ -187,6 +192,7 @@ def _fill_texts() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TABLE IF EXISTS claim_text_fts_vocab")
         for name, _ in SQLITE_FTS:
             for event in ("insert", "delete", "update"):
                 op.execute(f"DROP TRIGGER IF EXISTS {name}_after_{event}")

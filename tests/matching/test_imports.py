@@ -69,3 +69,35 @@ class TestImportDuplicates:
         summary = imported(client, [{"external_id": "x:1", "statement": STATEMENT}], dry_run="true")
         assert summary["duplicates"]
         assert client.get(f"{API}/matches").json()["items"] == []
+
+    def test_create_reports_exact_duplicates_of_the_batch_itself_and_no_near_ones(
+        self, client: TestClient
+    ) -> None:
+        created(client, f"{API}/claims", {"statement": STATEMENT})
+        near = STATEMENT.replace("helicopters", "helicoptres")
+        summary = imported(
+            client,
+            [
+                {"external_id": "x:1", "statement": near},
+                {"external_id": "x:2", "statement": "The central bank raised rates in June."},
+                {"external_id": "x:3", "statement": "The Central Bank raised rates in June!"},
+            ],
+        )
+        assert summary["created"] == 3
+        reports = {report["index"]: report for report in summary["duplicates"]}
+        assert sorted(reports) == [1, 2]  # the near duplicate waits for GET /claims/{id}/similar
+        assert reports[1]["duplicates"][0]["claim_id"] == reports[2]["claim_id"]
+        assert reports[2]["duplicates"][0]["claim_id"] == reports[1]["claim_id"]
+        assert reports[1]["duplicates"][0]["method"] == "exact"
+
+    def test_link_searches_similar_claims_not_only_exact_ones(self, client: TestClient) -> None:
+        stored = created(client, f"{API}/claims", {"statement": STATEMENT})
+        near = STATEMENT.replace("helicopters", "helicoptres")
+        summary = imported(
+            client, [{"external_id": "x:1", "statement": near}], on_duplicate="link"
+        )
+        (report,) = summary["duplicates"]
+        (duplicate,) = report["duplicates"]
+        assert duplicate["claim_id"] == stored["id"]
+        assert duplicate["method"] != "exact"
+        assert duplicate["linked"] is True
