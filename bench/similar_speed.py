@@ -3,7 +3,8 @@ candidates, rapidfuzz re-ranking) for 200 queries on bench/data.py's database of
 (synthetic statements of 80-300 characters, a quarter with an original quote), in-process on
 one connection, p50/p99. Half the queries are stored statements with two typos and the first
 sentence half dropped (they must find their claim), half LIAR statements (unrelated to the
-synthetic ones). ``python -m bench.similar_speed [--claims N] [--backend sqlite|postgresql]``.
+synthetic ones). ``python -m bench.similar_speed [--claims N] [--backend sqlite|postgresql]
+[--url URL]`` (``--url``: measure a database bench/data.py built before).
 """
 
 import argparse
@@ -19,6 +20,7 @@ from bench import data
 from bench.similar_eval import read_liar, typos
 
 QUERIES = 100
+THRESHOLD = 0.7  # the default CLAIMS_SIMILAR_SUGGEST_THRESHOLD
 
 
 def measure(url: str) -> tuple[float, float, float]:
@@ -42,11 +44,11 @@ def measure(url: str) -> tuple[float, float, float]:
                 words = (typos(row.statement, rng) or row.statement).split()
                 queries.append((" ".join(words[len(words) // 4 :]), row.id))
             queries += [(s, None) for s in rng.sample(read_liar("valid.tsv"), QUERIES)]
-            find_similar(conn, queries[0][0], threshold=0.8, limit=5)  # warm the caches
+            find_similar(conn, queries[0][0], threshold=THRESHOLD, limit=5)  # warm the caches
             timings, found = [], 0
             for query, target in queries:
                 started = time.perf_counter()
-                result = find_similar(conn, query, threshold=0.8, limit=5)
+                result = find_similar(conn, query, threshold=THRESHOLD, limit=5)
                 timings.append(time.perf_counter() - started)
                 if target is not None and result and result[0].claim_id == target:
                     found += 1
@@ -65,9 +67,14 @@ def main() -> None:
     parser.add_argument("--claims", type=int, default=100_000)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--pg-url", default=os.environ.get("CLAIMS_TEST_PG_URL", ""))
+    parser.add_argument(
+        "--url", help="an existing database built by bench/data.py (nothing built or dropped)"
+    )
     args = parser.parse_args()
     spec = data.Spec(claims=args.claims)
-    if args.backend == "sqlite":
+    if args.url:
+        p50, p99, recall = measure(args.url)
+    elif args.backend == "sqlite":
         built = data.sqlite_database(spec)
         url = built.url
         p50, p99, recall = measure(url)

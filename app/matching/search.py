@@ -119,15 +119,21 @@ def _candidates(
     words = content_words(normalized)
     if not words:
         return []
-    postgres = conn.dialect.name == "postgresql"
-    counts = _pg_counts(conn, words) if postgres else _sqlite_counts(conn, words)
-    found = []
-    rare = _rarest(words, counts)
-    if rare:
-        found = _pg_words(conn, rare) if postgres else _sqlite_words(conn, rare)
-    spelled = _spelled(words, counts) if trigrams else []
-    if spelled:
-        found += _pg_trigrams(conn, spelled) if postgres else _sqlite_trigrams(conn, spelled)
+    if conn.dialect.name != "postgresql":
+        counts = _sqlite_counts(conn, words)
+        rare, spelled = _rarest(words, counts), _spelled(words, counts) if trigrams else []
+        found = _sqlite_words(conn, rare) if rare else []
+        return found + (_sqlite_trigrams(conn, spelled) if spelled else [])
+    # The planner must not trade the text indexes for a sequential scan that stops at the
+    # LIMIT (what it picks for a word it believes common, or on a table not analysed yet: a
+    # scan of every text for a rare word). SET LOCAL, restored at once; a failed transaction
+    # rolls it back anyway.
+    previous = conn.execute(_PG_NO_SEQSCAN).scalar_one()
+    counts = _pg_counts(conn, words)
+    rare, spelled = _rarest(words, counts), _spelled(words, counts) if trigrams else []
+    found = _pg_words(conn, rare) if rare else []
+    found += _pg_trigrams(conn, spelled) if spelled else []
+    conn.execute(_PG_SEQSCAN, {"previous": previous})
     return found
 
 
@@ -156,14 +162,14 @@ def _fts_any(terms: Iterable[str]) -> str:
 
 
 def _halves(words: Iterable[str]) -> list[str]:
-    """Each long word's first and last halves (at least 4 letters each, overlapping): matched
+    """Each long word's first and last halves (at least 5 letters each, overlapping): matched
     as substrings (FTS5's trigram tokenizer; pg_trgm's LIKE), so "prigozjin" meets "prigozhin"
     by its prefix "prigoz" and "prigozhin" meets "prigozjin" likewise, while each substring is an
     intersection of a few trigrams' postings (fast), not a union of all of them."""
     halves: list[str] = []
     for word in words:
         cut = len(word) // 2
-        halves += [word[: max(cut + 1, 4)], word[min(cut - 1, len(word) - 4) :]]
+        halves += [word[: max(cut + 1, 5)], word[min(cut - 1, len(word) - 5) :]]
     return list(dict.fromkeys(halves))
 
 
@@ -207,6 +213,10 @@ def _sqlite_search(
 
 # --- PostgreSQL: tsvector and pg_trgm ------------------------------------------------------------
 
+_PG_NO_SEQSCAN = text(
+    "SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)"
+)
+_PG_SEQSCAN = text("SELECT set_config('enable_seqscan', :previous, true)")
 # How many texts hold each word, counted up to COUNTED (the GIN index; a word's count stops
 # there, so a common word costs little more than a rare one).
 _PG_COUNTS = text(

@@ -82,7 +82,9 @@ def similar_claims(
     return sorted(best.values(), key=lambda item: (-item.score, item.claim_id))[:limit]
 
 
-def exact_duplicates(conn: Connection, claim_ids: Sequence[int], *, limit: int) -> dict[int, list[Found]]:
+def exact_duplicates(
+    conn: Connection, claim_ids: Sequence[int], *, limit: int
+) -> dict[int, list[Found]]:
     """For each of ``claim_ids``, the other live claims with a text of the same normalised
     form (statement or original quote, either way round), at most ``limit`` each, lowest id
     first: one hash join a chunk of claims, the cheap matching of an import's new claims."""

@@ -93,9 +93,7 @@ class TestImportDuplicates:
     def test_link_searches_similar_claims_not_only_exact_ones(self, client: TestClient) -> None:
         stored = created(client, f"{API}/claims", {"statement": STATEMENT})
         near = STATEMENT.replace("helicopters", "helicoptres")
-        summary = imported(
-            client, [{"external_id": "x:1", "statement": near}], on_duplicate="link"
-        )
+        summary = imported(client, [{"external_id": "x:1", "statement": near}], on_duplicate="link")
         (report,) = summary["duplicates"]
         (duplicate,) = report["duplicates"]
         assert duplicate["claim_id"] == stored["id"]
