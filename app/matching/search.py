@@ -16,6 +16,7 @@ Only live claims are returned. No web framework; every function takes a Connecti
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +31,7 @@ STEM = 5  # letters of a word's stem in the word-level score
 CANDIDATES = 30  # per search, re-ranked in Python
 MAX_QUERY_WORDS = 5  # the query's rarest words searched
 COUNTED = 30  # texts counted per query word at most (a word with more is common)
-COMMON_WORDS = 2  # words searched when the query has no rare one
+COMMON_WORDS = 4  # common words paired when the query has fewer than two rare ones
 MAX_RANKED = 1_000  # texts the database ranks at most per word search
 MAX_TRIGRAM_WORDS = 2  # words searched by trigrams
 MAX_SPELLED = 20  # ... among those held by at most this many texts as written
@@ -137,15 +138,22 @@ def _candidates(
     return found
 
 
-def _rarest(words: list[str], counts: dict[str, int]) -> list[str]:
-    """The query's rarest stored words (fewest texts, then longest), at most
-    ``MAX_QUERY_WORDS`` of those held by fewer than ``COUNTED`` texts: rare words say what a
-    text is about, and they bound the texts to rank. A query of common words only searches its
-    ``COMMON_WORDS`` longest. A word no text has (a typo, a new name) is left to the
-    trigrams."""
+def _rarest(words: list[str], counts: dict[str, int]) -> list[list[str]]:
+    """What the word search asks for: any of the groups, each group's words all in a text.
+
+    The query's rare words (held by fewer than ``COUNTED`` texts; at most ``MAX_QUERY_WORDS``,
+    fewest texts first, then longest), each a group: rare words say what a text is about, and
+    they bound the texts to rank. A query with fewer than two adds the pairs of its longest
+    common words (at most ``COMMON_WORDS``): a pair of common words is rare together. A word
+    no text has (a typo, a new name) is left to the trigrams."""
     known = sorted((w for w in words if counts.get(w, 0)), key=lambda w: (counts[w], -len(w)))
-    rare = [w for w in known if counts[w] < COUNTED]
-    return rare[:MAX_QUERY_WORDS] if rare else known[:COMMON_WORDS]
+    rare = [w for w in known if counts[w] < COUNTED][:MAX_QUERY_WORDS]
+    groups = [[word] for word in rare]
+    if len(rare) < 2:
+        common = sorted((w for w in known if counts[w] >= COUNTED), key=len, reverse=True)
+        pairs = combinations(common[:COMMON_WORDS], 2)
+        groups += [list(pair) for pair in pairs] or [[word] for word in common[:1]]
+    return groups
 
 
 def _spelled(words: list[str], counts: dict[str, int]) -> list[str]:
@@ -158,7 +166,16 @@ def _spelled(words: list[str], counts: dict[str, int]) -> list[str]:
 
 def _fts_any(terms: Iterable[str]) -> str:
     """An FTS5 query matching any of ``terms``, each quoted: no operator gets through."""
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    return " OR ".join(_fts_term(term) for term in terms)
+
+
+def _fts_term(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _fts_groups(groups: list[list[str]]) -> str:
+    """An FTS5 query matching any group, all of a group's words."""
+    return " OR ".join("(" + " AND ".join(_fts_term(w) for w in group) + ")" for group in groups)
 
 
 def _halves(words: Iterable[str]) -> list[str]:
@@ -192,8 +209,8 @@ def _sqlite_counts(conn: Connection, words: list[str]) -> dict[str, int]:
     return {w: min(conn.execute(statement, {"w": w}).scalar() or 0, COUNTED) for w in words}
 
 
-def _sqlite_words(conn: Connection, words: list[str]) -> list[tuple[int, str, str, str]]:
-    return _sqlite_search(conn, "claim_text_fts", _fts_any(words), WORDS, MAX_RANKED)
+def _sqlite_words(conn: Connection, groups: list[list[str]]) -> list[tuple[int, str, str, str]]:
+    return _sqlite_search(conn, "claim_text_fts", _fts_groups(groups), WORDS, MAX_RANKED)
 
 
 def _sqlite_trigrams(conn: Connection, words: list[str]) -> list[tuple[int, str, str, str]]:
@@ -254,8 +271,8 @@ def _pg_counts(conn: Connection, words: list[str]) -> dict[str, int]:
     return {row.word: row.n for row in rows}
 
 
-def _pg_words(conn: Connection, words: list[str]) -> list[tuple[int, str, str, str]]:
-    query = " | ".join(_lexeme(word) for word in words)
+def _pg_words(conn: Connection, groups: list[list[str]]) -> list[tuple[int, str, str, str]]:
+    query = " | ".join("(" + " & ".join(_lexeme(w) for w in group) + ")" for group in groups)
     rows = conn.execute(_PG_WORDS, {"q": query, "n": MAX_RANKED, "k": CANDIDATES})
     return [(row.claim_id, row.field, row.normalized, WORDS) for row in rows]
 
