@@ -68,7 +68,12 @@ def _initials(tokens: list[str]) -> list[str]:
 
 def text_hash(text: str) -> str:
     """SHA-256 (hex) of the normalised text: equal for exact duplicates."""
-    return hashlib.sha256(normalize(text).encode()).hexdigest()
+    return normalized_hash(normalize(text))
+
+
+def normalized_hash(normalized: str) -> str:
+    """``text_hash`` of a text already normalised."""
+    return hashlib.sha256(normalized.encode()).hexdigest()
 
 
 def content_words(normalized: str) -> list[str]:

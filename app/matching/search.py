@@ -25,7 +25,7 @@ from sqlalchemy import Connection, text
 
 from app.claims.models import Claim
 from app.matching.models import ClaimText, MatchedField
-from app.matching.normalize import content_words, normalize, text_hash
+from app.matching.normalize import content_words, normalize, normalized_hash
 
 STEM = 5  # letters of a word's stem in the word-level score
 CANDIDATES = 30  # per search, re-ranked in Python
@@ -89,7 +89,7 @@ def find_similar(
     ``exclude``. Without ``trigrams``, no trigram candidates (imports: the cheaper search)."""
     normalized = normalize(statement)
     best: dict[int, Found] = {}
-    for claim_id, field in _exact(conn, text_hash(statement)):
+    for claim_id, field in _exact(conn, normalized_hash(normalized)):
         if claim_id not in exclude:
             best[claim_id] = Found(claim_id, 1.0, EXACT, MatchedField(field))
     for claim_id, field, candidate, method in _candidates(conn, normalized, trigrams):

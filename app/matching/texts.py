@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 
 from app.core.bulk import insert_rows
 from app.matching.models import ClaimText, MatchedField
-from app.matching.normalize import normalize, text_hash
+from app.matching.normalize import normalize, normalized_hash
 
 text_table = ClaimText.__table__  # type: ignore[attr-defined]
 FIELDS = (MatchedField.statement, MatchedField.original_quote)
@@ -28,7 +28,7 @@ def text_rows(claim_id: int, values: Mapping[str, Any]) -> list[dict[str, Any]]:
                 {
                     "claim_id": claim_id,
                     "field": field.value,
-                    "text_hash": text_hash(value),
+                    "text_hash": normalized_hash(normalized),
                     "normalized": normalized,
                 }
             )
