@@ -454,8 +454,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
     lines = [
-        "`bench/similar_eval.py` (its docstring says how the queries are made). Scores are "
-        "rapidfuzz's token-sort and token-set ratios (mean) over the normalised content words.",
+        "`bench/similar_eval.py` (its docstring says how the queries are made). Scores: the "
+        "mean of rapidfuzz's token-sort and token-set ratios (mean) and the Dice overlap of "
+        "5-letter word stems, over the normalised content words (docs/similar.md).",
         "",
     ]
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]

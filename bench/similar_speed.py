@@ -20,7 +20,7 @@ from bench import data
 from bench.similar_eval import read_liar, typos
 
 QUERIES = 100
-THRESHOLD = 0.7  # the default CLAIMS_SIMILAR_SUGGEST_THRESHOLD
+THRESHOLD = 0.75  # the default CLAIMS_SIMILAR_SUGGEST_THRESHOLD
 
 
 def measure(url: str) -> tuple[float, float, float]:

@@ -251,7 +251,7 @@ class Settings(BaseSettings):
 
     # --- Similar claims (issue 14; docs/similar.md) ---
     similar_suggest_threshold: float = Field(
-        default=0.7,
+        default=0.75,
         ge=0,
         le=1,
         description="Least score (0-1) a similar claim is shown or stored as a suggestion with; "

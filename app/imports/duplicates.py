@@ -31,7 +31,7 @@ from app.matching.search import EXACT, Found, find_similar
 from app.vocabulary.enums import OnDuplicate
 from app.vocabulary.records import ImportRecord, LikelyDuplicate, RecordDuplicates
 
-DEFAULT_THRESHOLDS = matching.Thresholds(suggest=0.7, link=0.9, link_min_words=8)
+DEFAULT_THRESHOLDS = matching.Thresholds(suggest=0.75, link=0.9, link_min_words=8)
 REPORTED = 5  # likely duplicates reported (and stored) per record at most
 
 
