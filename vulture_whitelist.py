@@ -41,3 +41,6 @@ drain  # Dispatcher.drain: send until nothing is due (tests, bench/webhooks.py)
 audit_path, verifier_key, checkpoint_size, verify_inclusion
 # Public pages: read by the Jinja2 templates (app/pages/templates), which vulture cannot see.
 status_to, corrections, first_published, stylesheet  # app.pages.queries / render
+# Similar claims: fields the wire serialises; Response.background runs after the answer.
+decided_at, decided_by, skipped  # matching.models (a pair's decision), vocabulary.records
+background  # matching.router.with_similar: the suggestions stored once a new claim is sent
