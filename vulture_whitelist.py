@@ -45,3 +45,6 @@ status_to, corrections, first_published, stylesheet  # app.pages.queries / rende
 # feedgen calls its extension's hooks.
 log_interval_seconds  # app.pages.render.Site
 extend_ns, extend_atom  # app.pages.feed.CheckpointExtension
+# Similar claims: fields the wire serialises; Response.background runs after the answer.
+decided_at, decided_by, skipped  # matching.models (a pair's decision), vocabulary.records
+background  # matching.router.with_similar: the suggestions stored once a new claim is sent

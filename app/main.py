@@ -26,6 +26,7 @@ from app.health import router as health
 from app.health.metrics import metrics_router
 from app.history.router import router as history_router
 from app.imports.router import router as imports_router
+from app.matching.router import router as matching_router
 from app.outlets.router import router as outlets_router
 from app.pages.cache import PagesState
 from app.pages.router import router as pages_router
@@ -200,6 +201,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Included straight into the app (not through an /api/v1 router): every level of nesting
     # costs route matching on each request.
     routers = (
+        matching_router,
         claims_router,
         speakers_router,
         outlets_router,

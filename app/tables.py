@@ -8,6 +8,7 @@ from app.claims.models import Appearance, Claim, ClaimTopic, Evidence
 from app.core import base  # noqa: F401  (the naming convention comes first)
 from app.history.models import EntityType, Revision
 from app.imports.models import IdempotencyKey
+from app.matching.models import ClaimMatch, ClaimText
 from app.outlets.models import Outlet
 from app.sources.models import Source
 from app.speakers.models import Speaker, SpeakerAlias
@@ -40,6 +41,8 @@ __all__ = [
     "ApiKey",
     "Appearance",
     "Claim",
+    "ClaimMatch",
+    "ClaimText",
     "ClaimTopic",
     "Evidence",
     "IdempotencyKey",

@@ -33,6 +33,8 @@ from app.history.hashing import revision_hash
 from app.history.models import SCHEMA_VERSION, EntityType, Revision, RevisionAction
 from app.history.snapshots import diff_snapshots
 from app.history.verify import verify_history
+from app.matching import texts as claim_texts
+from app.matching.models import ClaimText
 from app.outlets.models import Outlet
 from app.schema.migrate import upgrade
 from app.speakers.models import Speaker, SpeakerAlias
@@ -53,7 +55,7 @@ CLAIM_SPAN_S = int((datetime(2026, 1, 1, tzinfo=UTC) - EPOCH).total_seconds())
 
 T: dict[str, Table] = {
     model.__tablename__: model.__table__  # type: ignore[attr-defined]
-    for model in (Claim, ClaimTopic, Evidence, Revision, Speaker, SpeakerAlias, Outlet)
+    for model in (Claim, ClaimTopic, ClaimText, Evidence, Revision, Speaker, SpeakerAlias, Outlet)
 }
 
 
@@ -130,7 +132,15 @@ class Rows:
 
     def write(self, conn: Connection) -> int:
         """Insert in dependency order (entities first, then what points at them)."""
-        order = ("outlet", "speaker", "speaker_alias", "claim", "claim_topic", "evidence")
+        order = (
+            "outlet",
+            "speaker",
+            "speaker_alias",
+            "claim",
+            "claim_topic",
+            "claim_text",
+            "evidence",
+        )
         written = 0
         for name in (*order, "revision"):
             rows = self.tables.pop(name, [])
@@ -385,6 +395,9 @@ class Generator:
         rows.add("claim", _row("claim", claim))
         for topic in claim.topics:
             rows.add("claim_topic", {"claim_id": claim_id, "topic": topic})
+        # The similar claims' normalised texts, as the claim service stores them.
+        for text_row in claim_texts.text_rows(claim_id, _row("claim", claim)):
+            rows.add("claim_text", text_row)
         history.emit(rows)
         return evidence_id
 

@@ -11,15 +11,25 @@ from app.tables import metadata
 
 config = context.config
 
-# Objects that live only in the database, made by hand in migrations: full-text indexes, and
-# the change feed's PostgreSQL-only index.
-DATABASE_ONLY = {"claim_fts", "search_vector", "ix_claim_search_vector", "ix_revision_feed"}
+# Objects that live only in the database, made by hand in migrations: full-text indexes (the
+# claims' search, the similar claims' word and trigram search), and the change feed's
+# PostgreSQL-only index.
+DATABASE_ONLY = {
+    "claim_fts",
+    "search_vector",
+    "ix_claim_search_vector",
+    "ix_revision_feed",
+    "ix_claim_text_words",
+    "ix_claim_text_trigram",
+    "search_words",
+}
+DATABASE_ONLY_PREFIXES = ("claim_fts", "claim_text_fts", "claim_text_trigram")
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     if name is None:
         return True
-    return not (name in DATABASE_ONLY or name.startswith("claim_fts"))
+    return not (name in DATABASE_ONLY or name.startswith(DATABASE_ONLY_PREFIXES))
 
 
 def include_object(

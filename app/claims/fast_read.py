@@ -34,6 +34,7 @@ from app.auth.dependencies import require
 from app.claims import queries
 from app.claims.expand import expand_claim, expand_claims
 from app.claims.models import ClaimExpand, ClaimListQuery, expansions
+from app.matching.router import refuse_merged
 from app.tracked.lookup import require_present
 from app.vocabulary.types import MAX_ID
 from app.web.dependencies import database_of
@@ -69,6 +70,8 @@ async def claim_response(request: Request, entity_id: int, kinds: frozenset[str]
     database = database_of(request)
     # The hottest read: driver SQL, the row straight to JSON.
     row = await queries.ROWS.fetch_by_id(database, entity_id)
+    if row is not None and row["deleted_at"] is not None:
+        await refuse_merged(database, entity_id, row["deleted_at"])  # 410 with rel=canonical
     found = require_present(
         row, "claim", entity_id, deleted_at=row["deleted_at"] if row is not None else None
     )

@@ -40,6 +40,7 @@ from app.core.base import Page
 from app.history.models import EntityType
 from app.history.router import history_routes
 from app.history.schemas import ReasonIn, RevertIn
+from app.matching.router import SIMILAR_LINK, with_similar
 from app.tlog.router import LEAF_HEADERS, LeafIndexQuery, add_leaf_headers
 from app.vocabulary.types import MAX_ID
 from app.web.dependencies import (
@@ -162,13 +163,19 @@ async def read_claim(
     status_code=201,
     response_model=ClaimPublic,
     summary="Create a claim",
-    responses=responses(ROLE, BODY, 409, ok=ok(201, ETag=ETAG, Location=LOCATION)),
+    responses=responses(
+        ROLE, BODY, 409, ok=ok(201, ETag=ETAG, Location=LOCATION, Link=SIMILAR_LINK)
+    ),
 )
-async def create_claim(database: DatabaseDep, actor: CheckerActor, body: ClaimCreate) -> Response:
-    def write(session: Session) -> Response:
-        return _claim(CLAIMS.create(session, body, actor=actor), 201)
+async def create_claim(
+    request: Request, database: DatabaseDep, actor: CheckerActor, body: ClaimCreate
+) -> Response:
+    def write(session: Session) -> Claim:
+        return CLAIMS.create(session, body, actor=actor)
 
-    return await database.write(write)
+    claim = await database.write(write)
+    assert claim.id is not None
+    return with_similar(request, _claim(claim, 201), claim.id)
 
 
 @router.patch(

@@ -30,7 +30,10 @@ from app.claims.models import (
     StatusChange,
 )
 from app.core.bulk import insert_rows
+from app.core.rowjson import json_rows_text
 from app.history.models import EntityType, RevisionAction
+from app.matching import snapshot as links
+from app.matching import texts
 from app.tracked.lookup import load_with_for_write
 from app.tracked.rows import Row
 from app.tracked.service import TrackedService
@@ -63,23 +66,25 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
             return self.snapshot_after(session, entity, {})
         conn = session.connection()
         statement = _parts_of_one_claim(conn.dialect.name)
-        evidence, appearances = conn.execute(statement, {"claim_id": entity.id}).one()
-        return _with_parts(entity, evidence, appearances)
+        evidence, appearances, links = conn.execute(statement, {"claim_id": entity.id}).one()
+        return _with_parts(entity, evidence, appearances, links)
 
     def snapshot_after(
         self, session: Session, entity: Claim, before: dict[str, Any]
     ) -> dict[str, Any]:
-        """A change of the claim's fields leaves its evidence and appearances as they were."""
-        return {
+        """A change of the claim's fields leaves its evidence, appearances and links as they
+        were."""
+        after = {
             **plain_snapshot(entity),
             "evidence": before.get("evidence", []),
             "appearances": before.get("appearances", []),
         }
+        return links.with_links(after, before.get("links", []))
 
     def load_for_change(
         self, session: Session, entity_id: int, *, allow_deleted: bool = False
     ) -> tuple[Claim, dict[str, Any]]:
-        """The claim and its evidence and appearances in one statement."""
+        """The claim and its evidence, appearances and links in one statement."""
         columns = _parts_of_loaded_claim(session.connection().dialect.name)
         claim, parts = load_with_for_write(
             session, Claim, entity_id, *columns, allow_deleted=allow_deleted
@@ -121,6 +126,12 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
         gained = [topic for topic in entity.topics if topic not in old]
         if gained:
             conn.execute(insert(topic_table), [{"claim_id": entity.id, "topic": t} for t in gained])
+        # The matching's normalised texts and hashes (app/matching/texts.py).
+        fields = {"statement": entity.statement, "original_quote": entity.original_quote}
+        if before is None:
+            texts.store_new(conn, [{"id": entity.id, **fields}])
+        elif texts.changed(before, fields):
+            texts.replace(conn, entity.id, fields)
 
     def after_create_many(self, session: Session, rows: Sequence[Row]) -> None:
         """The topic index of claims written as rows: one INSERT for them all."""
@@ -128,6 +139,7 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
             {"claim_id": row["id"], "topic": topic} for row in rows for topic in row["topics"]
         ]
         insert_rows(session.connection(), topic_table, topics)
+        texts.store_new(session.connection(), rows)
 
     # --- the claim's own writes --------------------------------------------------------------
 
@@ -222,11 +234,15 @@ def _parts_of_one_claim(dialect: str) -> sa.Select[Any]:
 
 
 def _parts_columns(dialect: str, claim_id: ColumnElement[Any]) -> list[ColumnElement[str]]:
-    """A claim's evidence and its appearances, each as one JSON text (a list of rows of
-    EVIDENCE_FIELDS / APPEARANCE_FIELDS), read in the statement that reads the claim."""
+    """A claim's evidence, its appearances and its links, each as one JSON text (a list of
+    rows of EVIDENCE_FIELDS / APPEARANCE_FIELDS / LINK_FIELDS), read in the statement that
+    reads the claim."""
     return [
-        _as_json_text(dialect, model, fields, claim_id)
-        for model, fields in ((Evidence, EVIDENCE_FIELDS), (Appearance, APPEARANCE_FIELDS))
+        *(
+            _as_json_text(dialect, model, fields, claim_id)
+            for model, fields in ((Evidence, EVIDENCE_FIELDS), (Appearance, APPEARANCE_FIELDS))
+        ),
+        links.links_column(dialect, claim_id),
     ]
 
 
@@ -237,23 +253,20 @@ def _as_json_text(
     claim_id: ColumnElement[Any],
 ) -> ColumnElement[str]:
     columns = [getattr(model, field) for field in fields]
-    rows: ColumnElement[str]
-    if dialect == "postgresql":
-        aggregate = sa.cast(sa.func.json_agg(sa.func.json_build_array(*columns)), sa.Text)
-        rows = sa.func.coalesce(aggregate, sa.literal_column("'[]'"))
-    else:
-        rows = sa.func.json_group_array(sa.func.json_array(*columns))
-    return sa.select(rows).where(col(model.claim_id) == claim_id).scalar_subquery()
+    rows: ColumnElement[str] = json_rows_text(dialect, columns, col(model.claim_id) == claim_id)
+    return rows
 
 
-def _with_parts(claim: Claim, evidence: str, appearances: str) -> dict[str, Any]:
+def _with_parts(claim: Claim, evidence: str, appearances: str, linked: str) -> dict[str, Any]:
     """The claim's snapshot from its fields and its parts as ``_parts_columns`` read them:
-    the values ``model_dump(mode="json")`` of each part gives, oldest first."""
-    return {
+    the values ``model_dump(mode="json")`` of each part gives, oldest first (its links, when it
+    has any: app/matching/snapshot.py)."""
+    snapshot = {
         **plain_snapshot(claim),
         "evidence": _rows(evidence, EVIDENCE_FIELDS),
         "appearances": _rows(appearances, APPEARANCE_FIELDS),
     }
+    return links.with_links(snapshot, _rows(linked, links.LINK_FIELDS))
 
 
 def _rows(text: str, fields: tuple[str, ...]) -> list[dict[str, Any]]:

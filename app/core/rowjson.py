@@ -163,3 +163,15 @@ class RowJson:
         for key in self.json_keys:
             item[key] = orjson.Fragment(item[key])
         return item
+
+
+def json_rows_text(dialect: str, columns: Sequence[Any], *conditions: Any) -> Any:
+    """A scalar subquery: the rows matching ``conditions``, each a JSON array of ``columns``,
+    as one JSON text (``[]`` when there are none). Neither database promises the rows' order."""
+    rows: Any
+    if dialect == "postgresql":
+        aggregate = cast(func.json_agg(func.json_build_array(*columns)), Text)
+        rows = func.coalesce(aggregate, literal_column("'[]'"))
+    else:
+        rows = func.json_group_array(func.json_array(*columns))
+    return select(rows).where(*conditions).scalar_subquery()

@@ -315,6 +315,29 @@ class Settings(BaseSettings):
         "beyond this many MiB. 0: render every request.",
     )
 
+    # --- Similar claims (issue 14; docs/similar.md) ---
+    similar_suggest_threshold: float = Field(
+        default=0.75,
+        ge=0,
+        le=1,
+        description="Least score (0-1) a similar claim is shown or stored as a suggestion with; "
+        "below it, a statement has no similar claims.",
+    )
+    similar_link_threshold: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="Least score an import's on_duplicate=link or skip acts on (exact "
+        "duplicates always).",
+    )
+    similar_link_min_words: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        description="Statements shorter than this many words are never linked or skipped "
+        "automatically unless they are exact duplicates.",
+    )
+
     @field_validator("public_base_url")
     @classmethod
     def _plain_http_url(cls, value: str | None) -> str | None:

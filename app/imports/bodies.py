@@ -9,6 +9,7 @@ from app.auth.actor import Actor
 from app.core import errors
 from app.core.db import Database
 from app.imports import idempotency, intake
+from app.imports.duplicates import DuplicatePolicy
 from app.imports.idempotency import ImportAnswer
 from app.vocabulary.enums import ImportFormat, OnError
 from app.vocabulary.formats import NDJSON_MEDIA_TYPE
@@ -30,6 +31,7 @@ def import_body(
     dry_run: bool,
     on_error: OnError,
     idempotency_key: str | None,
+    policy: DuplicatePolicy = DuplicatePolicy(),
 ) -> ImportAnswer:
     """Parse, check and map ``body``, then import it. Blocking, and all of it CPU or blocking
     I/O (a 32 MB body, thousands of ClaimReviews, the database): call it in ONE worker thread,
@@ -44,7 +46,10 @@ def import_body(
         dry_run=dry_run,
         on_error=on_error,
         idempotency_key=idempotency_key,
-        body_fingerprint=idempotency.fingerprint(body, str(dry_run), on_error, format),
+        body_fingerprint=idempotency.fingerprint(
+            body, str(dry_run), on_error, format, *policy.fingerprint_parts()
+        ),
+        policy=policy,
     )
 
 

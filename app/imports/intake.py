@@ -11,6 +11,7 @@ from app.auth.actor import Actor
 from app.core import errors
 from app.core.db import Database
 from app.imports import service
+from app.imports.duplicates import DuplicatePolicy
 from app.imports.idempotency import ImportAnswer
 from app.vocabulary import claimreview
 from app.vocabulary.enums import ImportFormat, OnError
@@ -27,6 +28,7 @@ def import_values(
     on_error: OnError,
     idempotency_key: str | None,
     body_fingerprint: str,
+    policy: DuplicatePolicy = DuplicatePolicy(),
 ) -> ImportAnswer:
     """Import ``values`` (records, or ClaimReview JSON-LD to map to records first)."""
     if format is ImportFormat.claimreview:
@@ -41,6 +43,7 @@ def import_values(
         on_error=on_error,
         idempotency_key=idempotency_key,
         body_fingerprint=body_fingerprint,
+        policy=policy,
     )
 
 

@@ -8,7 +8,9 @@ from starlette.responses import Response
 
 from app.auth.dependencies import CheckerActor
 from app.imports import bodies
-from app.vocabulary.enums import ImportFormat, OnError
+from app.imports.duplicates import DuplicatePolicy
+from app.matching.router import thresholds
+from app.vocabulary.enums import ImportFormat, OnDuplicate, OnError
 from app.vocabulary.records import ImportSummary
 from app.web.dependencies import database_of
 from app.web.openapi import BODY, ROLE, header, ok, responses
@@ -44,6 +46,13 @@ async def import_claims(
     on_error: Annotated[
         OnError, Query(description="stop: refuse the whole batch if a record fails; skip.")
     ] = OnError.stop,
+    on_duplicate: Annotated[
+        OnDuplicate,
+        Query(
+            description="A new record that likely repeats a stored claim: create it and store "
+            "the pairs as suggestions; link it (confirmed duplicate); or skip it."
+        ),
+    ] = OnDuplicate.create,
     format: Annotated[
         ImportFormat, Query(description="records (ours) or claimreview (schema.org JSON-LD).")
     ] = ImportFormat.records,
@@ -65,6 +74,7 @@ async def import_claims(
         dry_run=dry_run,
         on_error=on_error,
         idempotency_key=idempotency_key,
+        policy=DuplicatePolicy(on_duplicate, thresholds(request.app.state.settings)),
     )
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
     return Response(answer.body, status_code=200, media_type=JSON_MEDIA_TYPE, headers=headers)

@@ -35,13 +35,14 @@ from app.core.logs import get_logger
 from app.core.metrics import IMPORT_ROWS
 from app.core.request_record import forget_revisions_since, revisions_mark
 from app.imports import batch as batch_path
-from app.imports import idempotency, records, unchanged
+from app.imports import duplicates, idempotency, records, unchanged
+from app.imports.duplicates import DuplicatePolicy
 from app.imports.idempotency import ImportAnswer
-from app.vocabulary.enums import OnError
-from app.vocabulary.records import ImportRecord, ImportSummary, RecordError
+from app.vocabulary.enums import OnDuplicate, OnError
+from app.vocabulary.records import ImportRecord, ImportSummary, RecordDuplicates, RecordError
 
 log = get_logger("app.imports")
-OUTCOMES = ("created", "updated", "unchanged", "failed")
+OUTCOMES = ("created", "updated", "unchanged", "failed", "skipped")
 
 
 def run_import(
@@ -53,6 +54,7 @@ def run_import(
     on_error: OnError,
     idempotency_key: str | None = None,
     body_fingerprint: str = "",
+    policy: DuplicatePolicy = DuplicatePolicy(),
 ) -> ImportAnswer:
     """One batch in one transaction: replay a stored answer, or import and store the answer."""
     caller_id = actor.key_id or 0
@@ -73,7 +75,9 @@ def run_import(
                     return stored
             batch_id = uuid.uuid4().hex
             with database.session_on(conn) as session:
-                summary = import_batch(session, conn, raw_records, actor=actor, batch_id=batch_id)
+                summary = import_batch(
+                    session, conn, raw_records, actor=actor, batch_id=batch_id, policy=policy
+                )
             summary.dry_run = dry_run
             if summary.failed and on_error is OnError.stop:
                 outer.rollback()
@@ -132,11 +136,17 @@ def _outer_transaction(database: Database) -> Iterator[tuple[Connection, Transac
 
 
 def import_batch(
-    session: Session, conn: Connection, raw_records: list[Any], *, actor: Actor, batch_id: str
+    session: Session,
+    conn: Connection,
+    raw_records: list[Any],
+    *,
+    actor: Actor,
+    batch_id: str,
+    policy: DuplicatePolicy = DuplicatePolicy(),
 ) -> ImportSummary:
     """Apply every record on ``conn``: new external_ids by the batch path, the others (and
-    the repeats within the batch) by the record path, in order. The caller commits or rolls
-    back."""
+    the repeats within the batch) by the record path, in order; then the new claims' likely
+    duplicates (duplicates.py). The caller commits or rolls back."""
     summary = ImportSummary(batch_id=batch_id, dry_run=False)
     batch = records.Batch(session, conn, replace(actor, request_id=batch_id), f"import {batch_id}")
     outcomes: dict[int, str] = {}
@@ -153,6 +163,9 @@ def import_batch(
         else:
             known.add(record.external_id)
             new.append((index, record))
+    reports: list[RecordDuplicates] = []
+    if policy.on_duplicate is OnDuplicate.skip:
+        new, reports = duplicates.skip_duplicates(batch, new, outcomes, policy)
     rest.extend(batch_path.create_new(batch, new, outcomes, failures))
     # Stored claims the batch names once are compared in bulk; the equal ones are answered
     # unchanged without a write, the others take the record path.
@@ -172,9 +185,11 @@ def import_batch(
         except records.RECORD_ERRORS as exc:
             outcomes[index] = "failed"
             failures.append(records.record_error(index, record.external_id, exc))
+    reports.extend(duplicates.match_created(batch, new, outcomes, policy))
     for outcome in outcomes.values():
         setattr(summary, outcome, getattr(summary, outcome) + 1)
     summary.errors = sorted(failures, key=lambda error: error.index)
+    summary.duplicates = sorted(reports, key=lambda report: report.index)
     return summary
 
 

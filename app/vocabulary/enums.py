@@ -63,6 +63,14 @@ class ImportFormat(StrEnum):
     claimreview = "claimreview"  # schema.org ClaimReview JSON-LD
 
 
+class OnDuplicate(StrEnum):
+    """What an import does with a new record that is likely a duplicate of a stored claim."""
+
+    create = "create"  # create it, and store the pairs as suggestions
+    link = "link"  # create it and link it to the duplicate (confirmed, a revision of both)
+    skip = "skip"  # do not create it; the report names the stored claim
+
+
 class OnError(StrEnum):
     stop = "stop"  # the whole batch is refused if any record fails
     skip = "skip"  # failed records are reported and left out; the rest lands

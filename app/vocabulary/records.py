@@ -150,6 +150,27 @@ class RecordError(BaseModel):
     type: str
 
 
+class LikelyDuplicate(BaseModel):
+    """A stored claim a new record likely repeats."""
+
+    claim_id: int
+    score: float
+    method: str
+    matched_field: str
+    linked: bool = False
+
+
+class RecordDuplicates(BaseModel):
+    """The likely duplicates of one record of the batch (``claim_id``: the claim it created,
+    None when it was skipped)."""
+
+    index: int
+    external_id: str | None = None
+    claim_id: int | None = None
+    skipped: bool = False
+    duplicates: list[LikelyDuplicate]
+
+
 class ImportSummary(BaseModel):
     batch_id: str
     dry_run: bool
@@ -157,4 +178,6 @@ class ImportSummary(BaseModel):
     updated: int = 0
     unchanged: int = 0
     failed: int = 0
+    skipped: int = 0
     errors: list[RecordError] = Field(default_factory=list)
+    duplicates: list[RecordDuplicates] = Field(default_factory=list)

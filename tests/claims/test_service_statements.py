@@ -98,9 +98,17 @@ class TestUpdateStatements:
                 expect=NO_PRECONDITION,
                 actor=ACTOR,
             )
-        # The claim, its evidence and appearances in one SELECT (FOR NO KEY UPDATE on
-        # PostgreSQL); the fields, version and head hash in one UPDATE; the revision.
-        assert shapes(seen) == ["SELECT claim", "UPDATE claim", "INSERT revision"]
+        # The claim, its evidence, appearances and links in one SELECT (FOR NO KEY UPDATE on
+        # PostgreSQL); the fields, version and head hash in one UPDATE; the revision; the
+        # new statement's normalised text for the similar-claims search (app/matching).
+        assert shapes(seen) == [
+            "SELECT claim",
+            "UPDATE claim",
+            "INSERT revision",
+            "DELETE claim_text",
+            "INSERT claim_text",
+        ]
+        assert "claim_match" in seen[0]
         assert "evidence" in seen[0]
         assert "appearance" in seen[0]
         if db.engine.dialect.name == "postgresql":
@@ -154,12 +162,14 @@ class TestCreateStatements:
         )
         with statements(db) as seen:
             claim = claims_service.create_claim(session, body, actor=ACTOR)
-        # No UPDATE of the head hash after the INSERT, no DELETE of topics a new claim lacks.
+        # No UPDATE of the head hash after the INSERT, no DELETE of topics a new claim lacks;
+        # the statement's normalised text for the similar-claims search (app/matching).
         assert shapes(seen) == [
             "SELECT -",
             "INSERT revision",
             "INSERT claim",
             "INSERT claim_topic",
+            "INSERT claim_text",
         ]
         assert topics_of(session, claim.id) == ["a", "b"]
 
@@ -168,7 +178,7 @@ class TestCreateStatements:
     ) -> None:
         with statements(db) as seen:
             claims_service.create_claim(session, ClaimCreate(statement="Bare."), actor=ACTOR)
-        assert shapes(seen) == ["SELECT -", "INSERT revision", "INSERT claim"]
+        assert shapes(seen) == ["SELECT -", "INSERT revision", "INSERT claim", "INSERT claim_text"]
 
     def test_the_reserved_id_is_the_one_stored_and_hashed(self, session: Session) -> None:
         first = claims_service.create_claim(session, ClaimCreate(statement="One."), actor=ACTOR)

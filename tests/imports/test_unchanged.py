@@ -139,6 +139,10 @@ def test_a_mixed_batch_answers_what_the_record_path_answers(
     monkeypatch.undo()
     summary = post(client, second, on_error="skip")
     assert counts(summary) == (1, 6, 4, 2)
+    # The id a dry run's new claim got is not kept (PostgreSQL's sequences do not roll back):
+    # the likely-duplicate reports are compared without it.
+    for report in (*summary["duplicates"], *by_record_path["duplicates"]):
+        report.pop("claim_id")
     assert {key: value for key, value in summary.items() if key != "batch_id"} == {
         key: value for key, value in by_record_path.items() if key not in {"batch_id", "dry_run"}
     } | {"dry_run": False}
