@@ -48,3 +48,4 @@ extend_ns, extend_atom  # app.pages.feed.CheckpointExtension
 # Similar claims: fields the wire serialises; Response.background runs after the answer.
 decided_at, decided_by, skipped  # matching.models (a pair's decision), vocabulary.records
 background  # matching.router.with_similar: the suggestions stored once a new claim is sent
+similar_takes_only_post  # matching.router: /claims/similar's 405 route (FastAPI calls it)

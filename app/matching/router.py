@@ -7,6 +7,7 @@ import orjson
 from fastapi import APIRouter, Query, Request
 from sqlmodel import Session
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from app.auth.dependencies import READER, CheckerActor, EditorActor
@@ -44,6 +45,7 @@ from app.web.openapi import (
     responses,
 )
 from app.web.preconditions import ExpectDep
+from app.web.problems import refuses_methods
 from app.web.responses import JSON_MEDIA_TYPE, page_response, resource_response
 
 router = APIRouter(tags=["similar claims"])
@@ -81,6 +83,16 @@ async def similar_to_statement(request: Request, body: SimilarQuery) -> Response
         snapshot=True,  # in the thread pool: the search and the re-ranking are CPU work
     )
     return _similar_response(items)
+
+
+# /claims/similar is a resource of its own: its other methods answer 405 (Allow: POST) instead
+# of reaching /claims/{entity_id}'s routes and failing there as an id that is no number.
+@router.api_route(
+    "/claims/similar", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+@refuses_methods
+async def similar_takes_only_post() -> Response:
+    raise StarletteHTTPException(405)
 
 
 @router.get(

@@ -5,9 +5,10 @@ app factory, turns them and the framework's and database's own errors into respo
 """
 
 import re
+from collections.abc import Callable
 from functools import cache
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import psycopg
@@ -142,17 +143,38 @@ def _path_regex(path: str) -> re.Pattern[str]:
     return compile_path(path)[0]
 
 
+EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
+# Endpoints that only answer 405 (a literal path that a pattern route would otherwise take):
+# their methods are not allowed ones.
+_REFUSERS: set[Callable[..., Any]] = set()
+
+
+def refuses_methods(endpoint: EndpointT) -> EndpointT:
+    """Mark a route's endpoint as one that answers 405 to its methods."""
+    _REFUSERS.add(endpoint)
+    return endpoint
+
+
+def only_refuses(endpoint: Callable[..., Any] | None) -> bool:
+    return endpoint in _REFUSERS
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at this path.
 
     Starlette answers 405 from the first route whose path matches and lists only that route's
     methods, but one path here is served by several routes (every method of /claims/{id} is a
-    route of its own)."""
-    methods: set[str] = set()
+    route of its own). A literal path outranks a pattern that also matches it: the methods of
+    /claims/{id} are not allowed at /claims/similar, whose segment is no id."""
+    literal: set[str] = set()
+    patterned: set[str] = set()
+    path = request.url.path
     for context in iter_route_contexts(request.app.routes):
-        if context.methods and context.path and _path_regex(context.path).match(request.url.path):
-            methods.update(context.methods)
-    return sorted(methods)
+        if only_refuses(context.endpoint):
+            continue
+        if context.methods and context.path and _path_regex(context.path).match(path):
+            (literal if context.path == path else patterned).update(context.methods)
+    return sorted(literal or patterned)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
