@@ -40,9 +40,11 @@ def seed(database_url: str) -> None:
 
 
 @contextmanager
-def pages_server(database_url: str) -> Iterator[Server]:
-    """uvicorn on a migrated, seeded database, with the public pages on and an editor's key."""
+def pages_server(database_url: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """uvicorn on a migrated, seeded database, with the public pages on and an editor's key
+    (``env``: more settings)."""
     seed(database_url)
     key = new_key_in(database_url, "editor", "browser test editor")
-    with running_server(database_url, env={"CLAIMS_PUBLIC_PAGES": "true"}, api_key=key) as server:
+    settings = {"CLAIMS_PUBLIC_PAGES": "true", **(env or {})}
+    with running_server(database_url, env=settings, api_key=key) as server:
         yield server

@@ -12,17 +12,23 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from app.schema.migrate import upgrade
+from app.tlog.signing import create_key_file
 from tests.pages.browser import CHROMIUM, pages_server
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 VIEWPORT = {"width": 1100, "height": 1400}
+ORIGIN = "factchecks.example.org/history"
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pages-screenshots-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'claims.db'}"
         upgrade(url)
-        with pages_server(url) as server, sync_playwright() as playwright:
+        # A signing key, so that the footer shows the transparency log's checkpoint.
+        key_file = Path(tmp) / "checkpoint.key"
+        create_key_file(key_file, ORIGIN)
+        env = {"CLAIMS_CHECKPOINT_KEY_FILE": str(key_file), "CLAIMS_CHECKPOINT_ORIGIN": ORIGIN}
+        with pages_server(url, env) as server, sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
             page = browser.new_page(viewport=VIEWPORT)
             page.goto(f"{server.base_url}/")
