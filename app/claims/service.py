@@ -131,7 +131,7 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
         if before is None:
             texts.store_new(conn, [{"id": entity.id, **fields}])
         elif texts.changed(before, fields):
-            texts.replace(conn, entity.id, fields)
+            texts.replace(conn, entity.id, before, fields)
 
     def after_create_many(self, session: Session, rows: Sequence[Row]) -> None:
         """The topic index of claims written as rows: one INSERT for them all."""
