@@ -66,8 +66,8 @@ class ClaimService(TrackedService[Claim, ClaimCreate, ClaimUpdate]):
             return self.snapshot_after(session, entity, {})
         conn = session.connection()
         statement = _parts_of_one_claim(conn.dialect.name)
-        evidence, appearances, links = conn.execute(statement, {"claim_id": entity.id}).one()
-        return _with_parts(entity, evidence, appearances, links)
+        evidence, appearances, linked = conn.execute(statement, {"claim_id": entity.id}).one()
+        return _with_parts(entity, evidence, appearances, linked)
 
     def snapshot_after(
         self, session: Session, entity: Claim, before: dict[str, Any]
