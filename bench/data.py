@@ -12,6 +12,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
@@ -522,6 +523,34 @@ def drop_pg_database(admin_url: str, url: str) -> None:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@contextmanager
+def scratch_database(backend: str, admin_url: str, name: str) -> Iterator[Database]:
+    """A fresh, migrated database for one in-process measurement, removed afterwards: the file
+    ``WORK/<name>.db`` on SQLite, a new database on the PostgreSQL server of ``admin_url``."""
+    if backend == "sqlite":
+        WORK.mkdir(parents=True, exist_ok=True)
+        path = WORK / f"{name}.db"
+        files = [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")]
+        for file in files:
+            file.unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        url = create_pg_database(admin_url)
+    try:
+        upgrade(url)
+        database = Database(make_engine(url))
+        try:
+            yield database
+        finally:
+            database.engine.dispose()
+    finally:
+        if backend == "sqlite":
+            for file in files:
+                file.unlink(missing_ok=True)
+        else:
+            drop_pg_database(admin_url, url)
 
 
 def deep_cursor(url: str, pages: int, limit: int) -> tuple[str, int]:

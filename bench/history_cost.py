@@ -10,11 +10,9 @@ bench/RESULTS.md; ``make bench`` runs it at the end.
 import argparse
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, text
@@ -24,13 +22,12 @@ from app.auth.actor import Actor, Role
 from app.claims import service as claims_service
 from app.claims.models import Claim, ClaimCreate, ClaimUpdate
 from app.core.base import utcnow
-from app.core.db import Database, make_engine
+from app.core.db import Database
 from app.core.settings import get_settings
 from app.history.models import EntityType, Revision
 from app.history.service import revision_as_of
 from app.outlets.models import OutletCreate
 from app.outlets.service import create_outlet
-from app.schema.migrate import upgrade
 from app.speakers.models import SpeakerCreate
 from app.speakers.service import create_speaker
 from app.tracked.lookup import load_for_write
@@ -66,31 +63,6 @@ class StatementCounter:
 
     def _seen(self, *_args: Any) -> None:
         self.count += 1
-
-
-@contextmanager
-def fresh_database(backend: str, admin_url: str) -> Iterator[Database]:
-    if backend == "sqlite":
-        data.WORK.mkdir(parents=True, exist_ok=True)
-        path = data.WORK / "history-cost.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-    else:
-        url = data.create_pg_database(admin_url)
-    try:
-        upgrade(url)
-        database = Database(make_engine(url))
-        try:
-            yield database
-        finally:
-            database.engine.dispose()
-    finally:
-        if backend == "sqlite":
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        else:
-            data.drop_pg_database(admin_url, url)
 
 
 def _changes(generator: data.Generator, round_no: int) -> ClaimUpdate:
@@ -248,7 +220,7 @@ def _time_as_of(database: Database, claim_id: int, **when: Any) -> float:
 def measure(backend: str, admin_url: str) -> Costs:
     costs = Costs("SQLite" if backend == "sqlite" else "PostgreSQL")
     generator = data.Generator(data.Spec(seed=7))
-    with fresh_database(backend, admin_url) as database:
+    with data.scratch_database(backend, admin_url, "history-cost") as database:
         ids = populate(database, costs, generator)
         costs.sizes = revision_sizes(database)
         timed_updates(database, costs, ids, generator)

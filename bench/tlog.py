@@ -16,18 +16,14 @@ import os
 import random
 import statistics
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
 
 from app.auth.actor import Actor, Role
 from app.claims import service as claims_service
 from app.claims.models import ClaimCreate, ClaimUpdate
 from app.core.bulk import insert_rows
-from app.core.db import Database, make_engine
+from app.core.db import Database
 from app.history.service import revision_table
-from app.schema.migrate import upgrade
 from app.tlog import service
 from app.tracked.versions import NO_PRECONDITION
 from bench import data
@@ -37,31 +33,6 @@ PROOFS = 1_000
 WRITES = 400  # per arm
 BLOCK = 20
 INSERT_CHUNK = 50_000
-
-
-@contextmanager
-def scratch(backend: str, admin_url: str, name: str) -> Iterator[Database]:
-    if backend == "sqlite":
-        data.WORK.mkdir(parents=True, exist_ok=True)
-        path = data.WORK / f"{name}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-    else:
-        url = data.create_pg_database(admin_url)
-    try:
-        upgrade(url)
-        database = Database(make_engine(url))
-        try:
-            yield database
-        finally:
-            database.engine.dispose()
-    finally:
-        if backend == "sqlite":
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        else:
-            data.drop_pg_database(admin_url, url)
 
 
 def bulk_revisions(database: Database, count: int) -> float:
@@ -201,7 +172,7 @@ def write_cost(database: Database) -> dict[str, float]:
 def measure(backend: str, admin_url: str, sizes: list[int]) -> list[str]:
     lines = []
     for size in sizes:
-        with scratch(backend, admin_url, f"tlog-{size}") as database:
+        with data.scratch_database(backend, admin_url, f"tlog-{size}") as database:
             inserted = bulk_revisions(database, size)
             built = build_tree(database, size)
             proofs = time_proofs(database, size)
@@ -223,7 +194,7 @@ def run(backends: list[str], admin_url: str, sizes: list[int]) -> str:
     writes = []
     for backend in backends:
         rows += measure(backend, admin_url, sizes)
-        with scratch(backend, admin_url, "tlog-writes") as database:
+        with data.scratch_database(backend, admin_url, "tlog-writes") as database:
             cost = write_cost(database)
         writes.append(
             f"| {backend} | {cost['without']:.0f} µs | {cost['with']:.0f} µs | "

@@ -47,26 +47,35 @@ class LinkService(ClaimService):
     ) -> ClaimMatch:
         """Link the pair's claims as ``relation``; confirming it again with another relation
         changes the link, with the same relation changes nothing."""
-        found = _match(session, match_id)
-        if found.merged_into_id is not None:
-            raise errors.Conflict(f"Match {match_id} was merged; a merge is not undone here.")
-
-        def decide() -> ClaimMatch:
-            _decided(found, MatchState.confirmed, relation, actor=actor, reason=reason)
-            return found
-
-        return self._on_pair(session, found, decide, actor=actor, reason=reason)
+        return self._decide(
+            session, match_id, MatchState.confirmed, relation, actor=actor, reason=reason
+        )
 
     def reject(
         self, session: Session, match_id: int, *, actor: Actor, reason: str | None
     ) -> ClaimMatch:
         """The pair says different things: it stays, rejected, and is never suggested again."""
+        return self._decide(
+            session, match_id, MatchState.rejected, None, actor=actor, reason=reason
+        )
+
+    def _decide(
+        self,
+        session: Session,
+        match_id: int,
+        state: MatchState,
+        relation: MatchRelation | None,
+        *,
+        actor: Actor,
+        reason: str | None,
+    ) -> ClaimMatch:
+        """The desk's decision on a pair, recorded in both claims' history."""
         found = _match(session, match_id)
         if found.merged_into_id is not None:
             raise errors.Conflict(f"Match {match_id} was merged; a merge is not undone here.")
 
         def decide() -> ClaimMatch:
-            _decided(found, MatchState.rejected, None, actor=actor, reason=reason)
+            _decided(found, state, relation, actor=actor, reason=reason)
             return found
 
         return self._on_pair(session, found, decide, actor=actor, reason=reason)

@@ -215,12 +215,7 @@ async def _fact_check(
 
     async def make(checkpoint: CurrentCheckpoint | None) -> bytes | Response:
         try:
-            found = await queries.fact_check(
-                database_of(request),
-                claim_id,
-                organization=_organization(settings),
-                page_url=site.claim_url(claim_id),
-            )
+            found = await _read_fact_check(request, settings, site, claim_id)
         except errors.Gone:
             return error_page(
                 request, 410, f"Fact-check {claim_id} was withdrawn and is no longer published."
@@ -231,6 +226,18 @@ async def _fact_check(
         return body.encode()
 
     return await from_cache(request, (kind, claim_id), HTML, make, frame_ancestors=frame_ancestors)
+
+
+async def _read_fact_check(
+    request: Request, settings: Settings, site: Site, claim_id: int
+) -> queries.FactCheck:
+    """The fact-check as its page, its embed card and its oEmbed answer show it."""
+    return await queries.fact_check(
+        database_of(request),
+        claim_id,
+        organization=_organization(settings),
+        page_url=site.claim_url(claim_id),
+    )
 
 
 def _organization(settings: Settings) -> dict[str, str]:
@@ -300,12 +307,7 @@ async def oembed(request: Request) -> Response:
 
     async def make(_checkpoint: CurrentCheckpoint | None) -> bytes | Response:
         try:
-            found = await queries.fact_check(
-                database_of(request),
-                claim_id,
-                organization=_organization(settings),
-                page_url=site.claim_url(claim_id),
-            )
+            found = await _read_fact_check(request, settings, site, claim_id)
         except (errors.NotFound, errors.Gone):
             return problem_response(
                 404, slug="not-found", detail=f"No published fact-check {claim_id}."
