@@ -38,8 +38,10 @@ lint: install
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/hadolint Dockerfile
 
+# One worker per CPU (pytest-xdist); the tests that touch PostgreSQL share one of them
+# (tests/conftest.py says why).
 test: lint
-	$(BIN)/pytest -m "not soak" --cov --cov-report=term:skip-covered --cov-fail-under=85
+	$(BIN)/pytest -m "not soak" -n auto --dist loadgroup --cov --cov-report=term:skip-covered --cov-fail-under=85
 
 # The longest tests (marked soak): several server processes on one database, four workers
 # behind PgBouncer, the Dockerfile's commands replayed in a fresh venv. CI runs them too.

@@ -26,6 +26,7 @@ from app.health import router as health
 from app.health.metrics import metrics_router
 from app.history.router import router as history_router
 from app.imports.router import router as imports_router
+from app.matching.matcher import Matcher
 from app.matching.router import router as matching_router
 from app.outlets.router import router as outlets_router
 from app.pages.cache import PagesState
@@ -166,12 +167,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             dispatcher.start()
         appender = Appender(app.state.database, settings)
         appender.start()
+        matcher = Matcher(app.state.database, settings, busy=lambda: counts.in_flight > 0)
+        if settings.similar_matcher:
+            matcher.start()
         try:
             yield
         finally:
             if dispatcher is not None:  # before the database closes under it
                 await dispatcher.stop()
             await appender.stop()
+            await matcher.stop()
             await feed_tail.close()
             await app.state.database.close()  # after the queued writes are committed
             shutdown_log.finished()

@@ -1,6 +1,7 @@
-"""`make bench`: read throughput of the real app against a bare-FastAPI ceiling, interleaved;
-then the public pages (bench/pages.py), writes (bench/writes.py), the cost of history and the
-LIAR import.
+"""`make bench`: read throughput of the real app against a bare-FastAPI ceiling, interleaved,
+with the similar-claims query on the same data (bench/similar_speed.py); then the public pages
+(bench/pages.py), writes (bench/writes.py), the cost of history, the LIAR import, the
+transparency log (bench/tlog.py) and the similar-claims evaluation (bench/similar_eval.py).
 
 For each backend: 100,000 claims (bench/data.py), the app under uvicorn with one worker, the
 ceiling app the same way, and wrk at concurrency 32 on loopback, alternating ceiling, scenario,
@@ -26,7 +27,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench import data, history_cost, import_bench, pages, writes
+from bench import data, history_cost, import_bench, pages, similar_eval, similar_speed, tlog, writes
 from bench.load import Result, Server, Target, have_wrk, run_load, serve
 
 HERE = Path(__file__).resolve().parent
@@ -66,6 +67,7 @@ class BackendReport:
     measured: list[Measured] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    similar: tuple[float, float, float] | None = None  # p50 ms, p99 ms, perturbed found first
 
 
 # Issue 11's targets: GET by id >= 0.50 of the ceiling on SQLite and >= 0.40 on PostgreSQL; a
@@ -168,6 +170,8 @@ def measure(
                     flush=True,
                 )
         report.measured = plan
+    print(f"[{name}] the similar-claims query...", file=sys.stderr, flush=True)
+    report.similar = similar_speed.measure(built.url)
     report.seconds = time.perf_counter() - started
     report.notes.append(
         f"Measured in {report.seconds / 60:.1f} min; load average {load_before:.2f} before, "
@@ -227,6 +231,18 @@ def backend_table(report: BackendReport) -> list[str]:
     errors += sum(run.errors for run in report.ceiling)
     lines.append("")
     lines.append(f"Non-2xx answers and socket errors over all measured runs: {errors}.")
+    if report.similar is not None:
+        p50, p99, found = report.similar
+        budget = by_key["list"].median("p50_ms")
+        lines.append("")
+        lines.append(
+            f"Similar claims (issue 14): `find_similar` on these {report.built.counts['claim']:,} "
+            f"claims, in-process, one query at a time (bench/similar_speed.py: 100 stored "
+            f"statements with two typos and the first quarter dropped, 100 unrelated LIAR "
+            f"statements): p50 {p50:.1f} ms, p99 {p99:.1f} ms; the perturbed statements found "
+            f"their claim first {found:.0%} of the time. Target: p50 within the list page's p50 "
+            f"above ({budget:.2f} ms): {verdict(p50 <= budget)}."
+        )
     return lines
 
 
@@ -339,6 +355,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-history", action="store_true", help="skip bench.history_cost")
     parser.add_argument("--no-import", action="store_true", help="skip bench.import_bench")
     parser.add_argument("--no-pages", action="store_true", help="skip bench.pages")
+    parser.add_argument("--no-tlog", action="store_true", help="skip bench.tlog")
+    parser.add_argument("--tlog-sizes", default="10000,1000000", help="bench.tlog's log sizes")
+    parser.add_argument("--no-similar", action="store_true", help="skip bench.similar_eval")
     args = parser.parse_args(argv)
     began = time.perf_counter()
     spec = data.Spec(claims=args.claims)
@@ -396,6 +415,13 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_import:
         print("[import] measuring the LIAR import...", file=sys.stderr, flush=True)
         document += "\n" + import_bench.run(measurable, PG_ADMIN_URL)
+    if not args.no_tlog:
+        print("[tlog] measuring the transparency log...", file=sys.stderr, flush=True)
+        sizes = [int(size) for size in args.tlog_sizes.split(",")]
+        document += "\n" + tlog.run(measurable, PG_ADMIN_URL, sizes)
+    if not args.no_similar:
+        print("[similar] evaluating the similar-claims matching...", file=sys.stderr, flush=True)
+        document += "\n" + similar_eval.run(measurable, PG_ADMIN_URL)
     minutes = (time.perf_counter() - began) / 60
     document += f"\nThe whole run took {minutes:.1f} minutes.\n"
     RESULTS.write_text(document, encoding="utf-8")

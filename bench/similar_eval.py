@@ -43,6 +43,7 @@ from app.matching.normalize import content_words, normalize
 from app.matching.search import find_similar
 from app.schema.migrate import upgrade
 from app.seeding.seeds import load_seeds
+from bench import data
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = (ROOT / (os.environ.get("CLAIMS_SHARED_DIR") or "../shared")).resolve()
@@ -447,41 +448,48 @@ def write_section(lines: list[str]) -> None:
     path.write_text(text)
 
 
+def run(backends: list[str], pg_url: str) -> str:
+    """This section of bench/RESULTS.md, evaluated on each of ``backends`` (PostgreSQL in a
+    scratch database next to ``pg_url``)."""
+    lines = [
+        SECTION,
+        "",
+        "`bench/similar_eval.py` (its docstring says how the queries are made). Scores: the "
+        "mean of rapidfuzz's token-sort and token-set ratios (mean) and the Dice overlap of "
+        "5-letter word stems, over the normalised content words (docs/similar.md).",
+        "",
+    ]
+    for backend in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            if backend == "sqlite":
+                result = evaluate(backend, f"sqlite:///{Path(tmp) / 'eval.db'}")
+            else:
+                url = data.create_pg_database(pg_url)
+                try:
+                    result = evaluate(backend, url)
+                finally:
+                    data.drop_pg_database(pg_url, url)
+        threshold = choose_threshold(result)
+        section = report(result, threshold)
+        print("\n".join(section), file=sys.stderr, flush=True)
+        lines += section
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--pg-url", default=os.environ.get("CLAIMS_TEST_PG_URL", ""))
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args(argv)
-    lines = [
-        "`bench/similar_eval.py` (its docstring says how the queries are made). Scores: the "
-        "mean of rapidfuzz's token-sort and token-set ratios (mean) and the Dice overlap of "
-        "5-letter word stems, over the normalised content words (docs/similar.md).",
-        "",
-    ]
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    for backend in backends:
-        with tempfile.TemporaryDirectory() as tmp:
-            if backend == "sqlite":
-                url = f"sqlite:///{Path(tmp) / 'eval.db'}"
-                result = evaluate(backend, url)
-            else:
-                if not args.pg_url:
-                    print("no --pg-url / CLAIMS_TEST_PG_URL: PostgreSQL skipped", file=sys.stderr)
-                    continue
-                from tests.conftest import create_pg_database, drop_pg_database
-
-                url = create_pg_database("similar_eval")
-                try:
-                    result = evaluate(backend, url)
-                finally:
-                    drop_pg_database(url)
-        threshold = choose_threshold(result)
-        section = report(result, threshold)
-        print("\n".join(section))
-        lines += section
+    if "postgresql" in backends and not args.pg_url:
+        print("no --pg-url / CLAIMS_TEST_PG_URL: PostgreSQL skipped", file=sys.stderr)
+        backends.remove("postgresql")
+    section = run(backends, args.pg_url)
+    print(section)
     if args.write:
-        write_section(lines)
+        write_section(section.split("\n", 2)[2].splitlines())
 
 
 if __name__ == "__main__":

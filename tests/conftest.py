@@ -36,6 +36,32 @@ PG_URL = os.environ.get("CLAIMS_TEST_PG_URL", "")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
 
 
+# Modules that reach PostgreSQL without the ``backend`` fixture (their own databases, servers).
+_PG_MARKS = ("PG_URL", "create_pg_database", "pgbouncer")
+_module_uses_pg: dict[Path, bool] = {}
+
+
+def _uses_postgresql(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("backend") == "postgresql":
+        return True
+    path = Path(item.path)
+    if path not in _module_uses_pg:
+        source = path.read_text(encoding="utf-8")
+        _module_uses_pg[path] = any(mark in source for mark in _PG_MARKS)
+    return _module_uses_pg[path]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``make test`` runs the suite on two workers (pytest-xdist, ``--dist loadgroup``); every
+    test that touches PostgreSQL goes to one of them. The change feed's watermark is the
+    oldest transaction in flight in the whole PostgreSQL cluster, so another worker's open test
+    transaction would hold back what a test waits to see (a stream event, a page's change)."""
+    for item in items:
+        if _uses_postgresql(item):
+            item.add_marker(pytest.mark.xdist_group("postgresql"))
+
+
 def create_pg_database(prefix: str = "claims_test") -> str:
     """A fresh, empty PostgreSQL database next to CLAIMS_TEST_PG_URL's; returns its URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"

@@ -337,6 +337,27 @@ class Settings(BaseSettings):
         description="Statements shorter than this many words are never linked or skipped "
         "automatically unless they are exact duplicates.",
     )
+    similar_matcher: bool = Field(
+        default=True,
+        description="Whether this server process runs the matcher, which stores the similar "
+        "claims of every new claim as suggestions, following the change feed from where any "
+        "process left it (docs/similar.md). Off: no suggestions are stored until a process "
+        "with it on catches up.",
+    )
+    similar_match_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="How often the matcher looks for new claims; while the process serves no "
+        "request it matches one turn after another.",
+    )
+    similar_match_claims: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description="New claims one turn of the matcher matches at most (the searches run in "
+        "a read; the suggestions are stored in one short write).",
+    )
 
     @field_validator("public_base_url")
     @classmethod

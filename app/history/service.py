@@ -310,6 +310,18 @@ def feed_hashes(conn: Connection, *, after: int = 0, limit: int = 1000) -> list[
     return [(row.id, row.hash) for row in conn.execute(statement.limit(limit))]
 
 
+def feed_entities(
+    conn: Connection, *, after: int = 0, limit: int = 1000
+) -> list[tuple[int, str, int, str]]:
+    """``(id, entity_type, entity_id, action)`` of the revisions after the position of
+    revision ``after``, in the feed's order, with the feed's guarantee: what the similar-claims
+    matcher follows (no snapshot or changes read)."""
+    r = revision_table.c
+    statement = _feed(conn, after).with_only_columns(r.id, r.entity_type, r.entity_id, r.action)
+    rows = conn.execute(statement.limit(limit))
+    return [(row.id, row.entity_type, row.entity_id, row.action) for row in rows]
+
+
 def _feed(conn: Connection, after: int) -> sa.Select[Any]:
     if conn.dialect.name == "postgresql":
         statement = _feed_below_watermark(after)

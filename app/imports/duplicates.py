@@ -3,7 +3,8 @@ the stored claims (app/matching), and ``on_duplicate`` decides what happens:
 
 - ``create`` (the default): the claim is created; its exact duplicates (the same normalised
   statement or original quote, found for the whole batch at once) are reported and stored as
-  suggestions;
+  suggestions, and once the batch is committed the matcher (app/matching/matcher.py) stores
+  its similar claims as suggestions too, in the background;
 - ``link``: created, searched like ``GET /claims/{id}/similar`` (without the trigram search),
   and linked (confirmed ``duplicate``, a revision of both claims) to the stored claims it
   surely repeats; the other pairs are suggestions;
@@ -97,8 +98,9 @@ def match_created(
 
     Under ``create`` (the default) only exact duplicates, for the whole batch at once (one hash
     join): a similarity search for every record would cut the import's throughput many times
-    (bench/RESULTS.md); the new claims' similar claims are one ``GET /claims/{id}/similar``
-    away. ``link`` asks for the similarity search of every new record, and pays for it."""
+    (bench/RESULTS.md); the matcher stores the new claims' similar claims after the commit,
+    off the import's path. ``link`` asks for the similarity search of every new record, and
+    pays for it."""
     created = [(index, record) for index, record in new if outcomes.get(index) == "created"]
     ids = _ids_of(batch, [record.external_id for _, record in created])
     if policy.on_duplicate is OnDuplicate.link:

@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import CheckConstraint, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -77,6 +77,16 @@ class ClaimMatch(SQLModel, table=True):
     decided_at: datetime | None = None
     decided_by: str | None = SQLField(default=None, max_length=200)
     reason: str | None = SQLField(default=None, max_length=2000)
+
+
+class MatchCursor(SQLModel, table=True):
+    """How far the matcher has followed the change feed (one row, ``id`` 1): the last revision
+    whose page it has matched the new claims of (app/matching/suggestions.py)."""
+
+    __tablename__ = "match_cursor"
+
+    id: int = SQLField(default=1, primary_key=True)
+    revision_id: int = SQLField(sa_column=Column(BigInteger, nullable=False))
 
 
 # --- request and response bodies --------------------------------------------------------------

@@ -17,7 +17,7 @@ from app.core.base import Page
 from app.core.db import Database
 from app.core.logs import get_logger
 from app.core.settings import Settings
-from app.matching import service
+from app.matching import matcher, service
 from app.matching.links import LINKS
 from app.matching.models import (
     ConfirmIn,
@@ -50,7 +50,6 @@ from app.web.responses import JSON_MEDIA_TYPE, page_response, resource_response
 
 router = APIRouter(tags=["similar claims"])
 log = get_logger("app.matching")
-SUGGESTIONS = 5  # stored per new claim at most
 
 
 def thresholds(settings: Settings) -> service.Thresholds:
@@ -199,34 +198,26 @@ SIMILAR_LINK = header(
 
 
 def with_similar(request: Request, response: Response, claim_id: int) -> Response:
-    """A new claim's answer: the Link to its similar claims, and, once it is sent, the
-    suggestions stored (docs/similar.md): the create does not wait for the matching."""
+    """A new claim's answer: the Link to its similar claims, and, once it is sent, a turn of
+    the matcher (app/matching/matcher.py), which stores the new claim's suggestions: the create
+    does not wait for the matching."""
     response.headers["Link"] = f'</api/v1/claims/{claim_id}/similar>; rel="similar"'
-    limits = thresholds(request.app.state.settings)
-    response.background = BackgroundTask(_suggest, database_of(request), claim_id, limits)
+    settings: Settings = request.app.state.settings
+    response.background = BackgroundTask(_match_new_claims, database_of(request), settings)
     return response
 
 
-async def _suggest(database: Database, claim_id: int, limits: service.Thresholds) -> None:
-    """Store the new claim's suggestions: the search in a read, then only the INSERT in a
-    write. A failure is logged, never the client's (its claim was created)."""
+async def _match_new_claims(database: Database, settings: Settings) -> None:
+    """A failure is logged, never the client's (its claim was created); the lifespan's matcher
+    takes the page up again."""
     try:
-        found = await database.read(
-            lambda conn: {
-                claim_id: service.similar_claims(
-                    conn, claim_id, limit=SUGGESTIONS, threshold=limits.suggest
-                )
-            },
-            snapshot=True,
+        await matcher.take_turn(
+            database,
+            claims=settings.similar_match_claims,
+            threshold=settings.similar_suggest_threshold,
         )
-
-        def write(session: Session) -> None:
-            service.store_pairs(session.connection(), found)
-            session.commit()
-
-        await database.write(write)
     except Exception:
-        log.exception("similar_suggestions_failed", claim_id=claim_id)
+        log.exception("similar_suggestions_failed")
 
 
 async def refuse_merged(database: Database, claim_id: int, deleted_at: object) -> None:

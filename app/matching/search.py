@@ -14,6 +14,7 @@ text search, re-ranked in Python.
 Only live claims are returned. No web framework; every function takes a Connection.
 """
 
+import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from itertools import combinations
@@ -263,12 +264,51 @@ def _lexeme(word: str) -> str:
     return "'" + word.replace("'", "''").replace("\\", "") + "'"
 
 
+# The words ANALYZE found in many texts (pg_stats: the most common elements of search_words,
+# with their share of the rows): they are counted as common without a GIN lookup, which for
+# a common word reads its whole posting list.
+_PG_COMMON = text(
+    "SELECT CAST(CAST(s.most_common_elems AS text) AS text[]) AS words, "
+    "s.most_common_elem_freqs AS freqs, c.reltuples AS texts FROM pg_stats AS s "
+    "JOIN pg_class AS c ON c.oid = to_regclass('claim_text') "
+    "WHERE s.schemaname = current_schema() AND s.tablename = 'claim_text' "
+    "AND s.attname = 'search_words'"
+)
+COMMON_SECONDS = 300.0  # how long a process keeps the common words of a database
+_common_words: dict[str, tuple[float, frozenset[str]]] = {}
+
+
+def _pg_common(conn: Connection) -> frozenset[str]:
+    """The words the statistics say more than ``2 * COUNTED`` texts hold (empty before the
+    table is analysed), re-read every ``COMMON_SECONDS``."""
+    key = conn.engine.url.render_as_string(hide_password=True)
+    now = time.monotonic()
+    cached = _common_words.get(key)
+    if cached is not None and now - cached[0] < COMMON_SECONDS:
+        return cached[1]
+    row = conn.execute(_PG_COMMON).first()
+    common: frozenset[str] = frozenset()
+    if row is not None and row.words and row.texts and row.texts > 0:
+        common = frozenset(
+            word
+            for word, share in zip(row.words, row.freqs, strict=False)
+            if share * row.texts > 2 * COUNTED
+        )
+    _common_words[key] = (now, common)
+    return common
+
+
 def _pg_counts(conn: Connection, words: list[str]) -> dict[str, int]:
-    rows = conn.execute(
-        _PG_COUNTS,
-        {"words": words, "lexemes": [_lexeme(w) for w in words], "cap": COUNTED},
-    )
-    return {row.word: row.n for row in rows}
+    common = _pg_common(conn)
+    counts = {w: COUNTED for w in words if w in common}
+    rest = [w for w in words if w not in common]
+    if rest:
+        rows = conn.execute(
+            _PG_COUNTS,
+            {"words": rest, "lexemes": [_lexeme(w) for w in rest], "cap": COUNTED},
+        )
+        counts.update((row.word, row.n) for row in rows)
+    return counts
 
 
 def _pg_words(conn: Connection, groups: list[list[str]]) -> list[tuple[int, str, str, str]]:

@@ -1,11 +1,12 @@
 """Similar claims: the reads (similar to a text, similar to a stored claim, the stored pairs)
 and the suggestions stored for new claims. The decisions on pairs are in links.py.
 
-When suggestions are stored: after every ``POST /claims`` (right after the response, in its
-own short transaction: a suggestion is the matching's guess, not a change to a claim, so it
-writes no revision) and for every claim an import creates (in the import's transaction). A
-pair already stored in any state is never stored again, so a rejected pair is never suggested
-again; ``GET /claims/{id}/similar`` leaves rejected partners out too.
+When suggestions are stored: for every new claim, by the matcher following the change feed
+(suggestions.py, matcher.py: right after a ``POST /claims`` answer, and in the background for
+what imports and seeds create), and for an import's exact duplicates in the import's own
+transaction. A suggestion is the matching's guess, not a change to a claim: it writes no
+revision. A pair already stored in any state is never stored again, so a rejected pair is
+never suggested again; ``GET /claims/{id}/similar`` leaves rejected partners out too.
 """
 
 from collections.abc import Sequence

@@ -8,8 +8,8 @@ once: the appender's lock makes them take turns, and a turn that finds nothing n
 """
 
 import asyncio
-import contextlib
 
+from app.core.chores import Chore
 from app.core.db import Database
 from app.core.logs import get_logger
 from app.core.settings import Settings
@@ -29,24 +29,15 @@ async def catch_up(database: Database) -> int:
     return total
 
 
-class Appender:
+class Appender(Chore):
     """The lifespan's task: ``catch_up`` every few seconds until ``stop``."""
 
+    name = "tlog-appender"
+
     def __init__(self, database: Database, settings: Settings) -> None:
+        super().__init__()
         self.database = database
         self.interval = settings.tlog_append_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="tlog-appender")
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -10,6 +10,7 @@ unsettled claim gives the 404 page; the filter form works with JavaScript off.
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -142,8 +143,15 @@ class TestCorrection:
             },
         )
         assert changed.status_code == 200, changed.text
-        page.reload()
+        # A page changes once the revision enters the change feed. On PostgreSQL that waits
+        # for every transaction of the cluster that began before it to end (the feed's
+        # watermark): a moment under load, so reload until then.
         notice = page.locator(".correction")
+        deadline = time.monotonic() + 15
+        page.reload()
+        while notice.count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            page.reload()
         expect(notice).to_be_visible()
         expect(notice).to_contain_text("to Mixed")
         expect(notice).to_contain_text("Satellite images from the following week")
