@@ -19,7 +19,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, create_engine, func, select, text
+from sqlalchemy import Connection, Engine, Table, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from app.auth import service as auth_service
@@ -41,6 +41,7 @@ from app.schema.migrate import upgrade
 from app.speakers.models import Speaker, SpeakerAlias
 from app.speakers.service import _clean_aliases  # the service's own alias rule
 from app.tables import TRACKED_TABLES
+from app.tlog import service as tlog_service
 from app.tracked.values import plain_snapshot
 from app.vocabulary.enums import ClaimStatus, OutletKind, ReviewState, SpeakerKind, Stance
 
@@ -425,6 +426,7 @@ def populate(url: str, spec: Spec) -> dict[str, int]:
         for batch in generator.claims():
             with engine.begin() as conn:
                 batch.write(conn)
+        settle(engine)
         if engine.dialect.name == "postgresql":
             with engine.begin() as conn:
                 for table in ("claim", "speaker", "outlet", "evidence"):
@@ -439,6 +441,24 @@ def populate(url: str, spec: Spec) -> dict[str, int]:
         return table_counts(url)
     finally:
         engine.dispose()
+
+
+def settle(engine: Engine) -> None:
+    """What a running service would have done with the rows by now, so that the servers under
+    load do not do it meanwhile: the transparency log holds every revision, and the
+    similar-claims matcher starts after them (as the migration starts it after the claims an
+    upgraded database already holds)."""
+    database = Database(engine)
+    while True:
+        with database.session(write=True) as session:
+            if tlog_service.append_batch(session) < tlog_service.BATCH:
+                break
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE match_cursor SET revision_id = (SELECT COALESCE(max(id), 0) FROM revision)"
+            )
+        )
 
 
 def table_counts(url: str) -> dict[str, int]:

@@ -19,8 +19,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 
-from app.core.db import Database, make_engine
-from app.tlog import service as tlog_service
+from app.core.db import make_engine
 from app.tlog.signing import create_key_file
 from bench import data
 from bench.load import Result, Server, Target, have_wrk, run_load, serve
@@ -76,11 +75,7 @@ def _build_log(url: str) -> Path:
     would otherwise build it during the load), and a checkpoint key for the pages to show."""
     engine = make_engine(url)
     try:
-        database = Database(engine)
-        while True:
-            with database.session(write=True) as session:
-                if tlog_service.append_batch(session) < tlog_service.BATCH:
-                    break
+        data.settle(engine)  # a database built before the log existed gets it now
     finally:
         engine.dispose()
     key_file = data.WORK / "pages-checkpoint.key"
