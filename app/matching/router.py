@@ -31,6 +31,7 @@ from app.matching.models import (
 )
 from app.tracked.versions import Expected
 from app.web.dependencies import DatabaseDep, EntityId, database_of
+from app.web.lifecycle import RequestCounts
 from app.web.openapi import (
     BODY,
     ENTITY,
@@ -199,17 +200,24 @@ SIMILAR_LINK = header(
 
 def with_similar(request: Request, response: Response, claim_id: int) -> Response:
     """A new claim's answer: the Link to its similar claims, and, once it is sent, a turn of
-    the matcher (app/matching/matcher.py), which stores the new claim's suggestions: the create
-    does not wait for the matching."""
+    the matcher (app/matching/matcher.py), which stores the new claim's suggestions, if this is
+    the only request the process is serving. A busy process leaves the turn to its lifespan's
+    matcher, which takes turns when the process is idle: under a flood of writes the matching
+    waits, the writes do not (docs/similar.md)."""
     response.headers["Link"] = f'</api/v1/claims/{claim_id}/similar>; rel="similar"'
     settings: Settings = request.app.state.settings
-    response.background = BackgroundTask(_match_new_claims, database_of(request), settings)
+    counts: RequestCounts | None = getattr(request.app, "request_counts", None)
+    response.background = BackgroundTask(_match_new_claims, database_of(request), settings, counts)
     return response
 
 
-async def _match_new_claims(database: Database, settings: Settings) -> None:
+async def _match_new_claims(
+    database: Database, settings: Settings, counts: RequestCounts | None
+) -> None:
     """A failure is logged, never the client's (its claim was created); the lifespan's matcher
     takes the page up again."""
+    if counts is not None and counts.in_flight > 1:  # others are waiting: later, when idle
+        return
     try:
         await matcher.take_turn(
             database,

@@ -15,8 +15,11 @@ from sqlmodel import Session
 from starlette.testclient import TestClient
 
 from app.core.db import Database, make_engine
+from app.core.settings import Settings
 from app.matching import matcher, suggestions
+from app.matching import router as matching_router
 from app.schema.migrate import upgrade
+from app.web.lifecycle import RequestCounts
 from tests import factories
 from tests.conftest import MakeClient, drop_pg_database, fresh_database_url, new_key_in
 from tests.helpers import API, created
@@ -85,6 +88,17 @@ class TestTurns:
         link = f'</api/v1/claims/{response.json()["id"]}/similar>; rel="similar"'
         assert response.headers["Link"] == link
         assert suggested(quiet_client) == [(first["id"], response.json()["id"])]
+
+    def test_a_posts_turn_is_left_to_the_background_while_other_requests_are_served(
+        self, quiet_client: TestClient, db: Database, settings: Settings
+    ) -> None:
+        created(quiet_client, f"{API}/claims", {"statement": STATEMENT})
+        imported(quiet_client, NEAR)
+        busy = RequestCounts(in_flight=2)  # this request and another one
+        asyncio.run(matching_router._match_new_claims(db, settings, busy))
+        assert suggested(quiet_client) == []
+        asyncio.run(matching_router._match_new_claims(db, settings, RequestCounts(in_flight=1)))
+        assert len(suggested(quiet_client)) == 1
 
     def test_a_turn_takes_at_most_its_number_of_new_claims(
         self, session: Session, db: Database
