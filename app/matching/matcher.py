@@ -5,9 +5,10 @@ the searches in a read, then the cursor and the pairs in one short write, so wri
 no search. ``Matcher`` runs turns in the server's lifespan as a background chore: every
 ``similar_match_seconds``, and one turn after another while the process serves no request, so
 a large import's claims are matched while the desk is quiet, and a busy process gives a turn
-only every ``BUSY_TURN_EVERY`` ticks. ``POST /claims`` takes one turn right after its answer,
-so a checker's new claim is matched at once. Several processes may run turns at once: each
-page is stored by one of them (the cursor's compare-and-set).
+only every ``BUSY_TURN_EVERY`` ticks. ``POST /claims`` takes one turn right after its answer
+when it is the only request the process serves, so a checker's new claim is matched at once.
+Several processes may run turns at once: each page is stored by one of them (the cursor's
+compare-and-set).
 """
 
 import asyncio
