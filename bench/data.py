@@ -448,11 +448,8 @@ def settle(engine: Engine) -> None:
     load do not do it meanwhile: the transparency log holds every revision, and the
     similar-claims matcher starts after them (as the migration starts it after the claims an
     upgraded database already holds)."""
-    database = Database(engine)
-    while True:
-        with database.session(write=True) as session:
-            if tlog_service.append_batch(session) < tlog_service.BATCH:
-                break
+    with Database(engine).session(write=True) as session:
+        tlog_service.catch_up(session)
     with engine.begin() as conn:
         conn.execute(
             text(

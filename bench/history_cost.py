@@ -33,6 +33,7 @@ from app.speakers.service import create_speaker
 from app.tracked.lookup import load_for_write
 from app.tracked.versions import NO_PRECONDITION
 from bench import data
+from bench.sections import write_section
 
 N_CLAIMS = 2_000
 UPDATES_EACH = 2
@@ -320,12 +321,7 @@ def main() -> None:
     if "postgresql" in backends and pg_version(PG_ADMIN_URL) is None:
         backends.remove("postgresql")
     section = run(backends, PG_ADMIN_URL)
-    previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    head, _, rest = previous.partition(SECTION)
-    # Keep what follows this section: the import section, then the run's duration.
-    ends = [rest.find(mark) for mark in (import_bench.SECTION, "\nThe whole run took")]
-    tail = rest[min(end for end in ends if end >= 0) :] if max(ends) >= 0 else ""
-    RESULTS.write_text(head + section + tail, encoding="utf-8")
+    write_section(RESULTS, SECTION, section, before=(import_bench.SECTION,))
     print(section)
 
 

@@ -25,6 +25,7 @@ from app.imports import service
 from app.main import tune_garbage_collector
 from app.schema.migrate import upgrade
 from app.vocabulary.enums import OnError
+from bench.sections import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 # The shared data, as the tests find it (tests/shared_data.py): never in the repository.
@@ -241,10 +242,7 @@ def main() -> None:
     if "postgresql" in backends and pg_version(PG_ADMIN_URL) is None:
         backends.remove("postgresql")
     section = run(backends, PG_ADMIN_URL, rounds=args.rounds, limit=args.rows)
-    previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    head, _, rest = previous.partition(SECTION)
-    tail = rest[rest.find("\nThe whole run took") :] if "\nThe whole run took" in rest else ""
-    RESULTS.write_text(head.rstrip("\n") + "\n\n" + section + tail, encoding="utf-8")
+    write_section(RESULTS, SECTION, section)
     print(section)
 
 

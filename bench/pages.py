@@ -23,6 +23,7 @@ from app.core.db import make_engine
 from app.tlog.signing import create_key_file
 from bench import data
 from bench.load import Result, Server, Target, have_wrk, run_load, serve
+from bench.sections import write_section
 
 SECTION = "## Public pages"
 CLAIMS = 100_000
@@ -249,23 +250,6 @@ def run(backends: list[str], admin_url: str, settings: Settings | None = None) -
     return "\n".join(lines)
 
 
-def replace_section(document: str, section: str) -> str:
-    """``document`` with this section replaced by ``section`` (or put before the run's total,
-    or at the end, when it has none)."""
-    start = document.find(SECTION)
-    if start == -1:
-        start = end = document.find("\nThe whole run took")
-        if start == -1:
-            return document.rstrip("\n") + "\n\n" + section
-        start = end = start + 1
-    else:
-        following = document.find("\n## ", start + len(SECTION))
-        took = document.find("\nThe whole run took", start)
-        ends = [pos + 1 for pos in (following, took) if pos != -1]
-        end = min(ends) if ends else len(document)
-    return document[:start] + section.rstrip("\n") + "\n\n" + document[end:].lstrip("\n")
-
-
 def main(argv: list[str] | None = None) -> None:
     from bench.run import PG_ADMIN_URL, RESULTS, pg_version
 
@@ -284,8 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(args.rounds, args.duration, args.warmup, args.connections, args.claims)
     section = run(backends, PG_ADMIN_URL, settings)
     if not args.no_save:
-        previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-        RESULTS.write_text(replace_section(previous, section), encoding="utf-8")
+        write_section(RESULTS, SECTION, section)
     print(section)
 
 

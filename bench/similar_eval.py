@@ -44,6 +44,7 @@ from app.matching.search import find_similar
 from app.schema.migrate import upgrade
 from app.seeding.seeds import load_seeds
 from bench import data
+from bench.sections import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = (ROOT / (os.environ.get("CLAIMS_SHARED_DIR") or "../shared")).resolve()
@@ -435,19 +436,6 @@ def report(result: dict[str, object], threshold: float) -> list[str]:
     return lines
 
 
-def write_section(lines: list[str]) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text()
-    start = text.find(SECTION)
-    body = "\n".join([SECTION, "", *lines]).rstrip() + "\n"
-    if start == -1:
-        text = text.rstrip() + "\n\n" + body
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + ("" if end == -1 else text[end:])
-    path.write_text(text)
-
-
 def run(backends: list[str], pg_url: str) -> str:
     """This section of bench/RESULTS.md, evaluated on each of ``backends`` (PostgreSQL in a
     scratch database next to ``pg_url``)."""
@@ -489,7 +477,7 @@ def main(argv: list[str] | None = None) -> None:
     section = run(backends, args.pg_url)
     print(section)
     if args.write:
-        write_section(section.split("\n", 2)[2].splitlines())
+        write_section(ROOT / "bench" / "RESULTS.md", SECTION, section)
 
 
 if __name__ == "__main__":

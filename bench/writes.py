@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 
 from bench import data
 from bench.load import Result, Server, have_wrk, run_script, serve
+from bench.sections import write_section
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "writes.lua"
@@ -413,24 +414,6 @@ def run(
     return "\n".join(lines)
 
 
-def replace_section(document: str, section: str) -> str:
-    """``document`` with its writes section replaced by ``section`` (or put before the history
-    cost, or at the end, when it has none)."""
-    start = document.find(SECTION)
-    if start == -1:
-        start = end = document.find("## History cost")
-        if start == -1:
-            start = end = document.find("\nThe whole run took")
-        if start == -1:
-            return document.rstrip("\n") + "\n\n" + section
-    else:
-        following = document.find("\n## ", start + len(SECTION))
-        took = document.find("\nThe whole run took", start)
-        ends = [pos + 1 for pos in (following, took) if pos != -1]
-        end = min(ends) if ends else len(document)
-    return document[:start] + section.rstrip("\n") + "\n\n" + document[end:].lstrip("\n")
-
-
 def main(argv: list[str] | None = None) -> None:
     from bench.run import PG_ADMIN_URL, RESULTS, pg_version
 
@@ -453,8 +436,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(args.rounds, args.duration, args.warmup, args.connections, args.claims)
     section = run(backends, PG_ADMIN_URL, settings, skipped)
     if not args.no_save:
-        previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-        RESULTS.write_text(replace_section(previous, section), encoding="utf-8")
+        write_section(RESULTS, SECTION, section, before=("## History cost",))
     print(section)
 
 
