@@ -167,7 +167,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             dispatcher.start()
         appender = Appender(app.state.database, settings)
         appender.start()
-        matcher = Matcher(app.state.database, settings, busy=lambda: counts.in_flight > 0)
+        matcher = Matcher(
+            app.state.database,
+            settings,
+            busy=lambda: counts.busy(within=settings.similar_match_seconds),
+        )
         if settings.similar_matcher:
             matcher.start()
         try:

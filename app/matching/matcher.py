@@ -3,10 +3,12 @@
 ``take_turn`` matches the next new claims the change feed shows (app/matching/suggestions.py):
 the searches in a read, then the cursor and the pairs in one short write, so writers wait for
 no search. ``Matcher`` runs turns in the server's lifespan as a background chore: every
-``similar_match_seconds``, and one turn after another while the process serves no request, so
-a large import's claims are matched while the desk is quiet, and a busy process gives a turn
+``similar_match_seconds``, and one turn after another while the process is idle (no request
+served, and none served beside another within the last tick: ``RequestCounts.busy``), so a
+large import's claims are matched while the desk is quiet, and a busy process gives a turn
 only every ``BUSY_TURN_EVERY`` ticks. ``POST /claims`` takes one turn right after its answer
-when it is the only request the process serves, so a checker's new claim is matched at once.
+when it is the only request of an otherwise idle process, so a checker's new claim is matched
+at once.
 Several processes may run turns at once: each page is stored by one of them (the cursor's
 compare-and-set).
 """
@@ -65,7 +67,7 @@ async def _take_turn(database: Database, *, claims: int, threshold: float) -> in
 
 class Matcher(Chore):
     """The lifespan's task: turns until ``stop`` (``busy`` says whether the process is serving
-    requests now)."""
+    requests, or served two at once a moment ago)."""
 
     name = "similar-matcher"
 

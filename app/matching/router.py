@@ -201,9 +201,10 @@ SIMILAR_LINK = header(
 def with_similar(request: Request, response: Response, claim_id: int) -> Response:
     """A new claim's answer: the Link to its similar claims, and, once it is sent, a turn of
     the matcher (app/matching/matcher.py), which stores the new claim's suggestions, if this is
-    the only request the process is serving. A busy process leaves the turn to its lifespan's
-    matcher, which takes turns when the process is idle: under a flood of writes the matching
-    waits, the writes do not (docs/similar.md)."""
+    the only request the process is serving and none was served beside another in the last
+    ``similar_match_seconds`` (event streams aside). A busy process leaves the turn to its
+    lifespan's matcher, which takes turns when the process is idle: under a flood of writes
+    the matching waits, the writes do not (docs/similar.md)."""
     response.headers["Link"] = f'</api/v1/claims/{claim_id}/similar>; rel="similar"'
     settings: Settings = request.app.state.settings
     counts: RequestCounts | None = getattr(request.app, "request_counts", None)
@@ -216,8 +217,8 @@ async def _match_new_claims(
 ) -> None:
     """A failure is logged, never the client's (its claim was created); the lifespan's matcher
     takes the page up again."""
-    if counts is not None and counts.in_flight > 1:  # others are waiting: later, when idle
-        return
+    if counts is not None and counts.busy(besides=1, within=settings.similar_match_seconds):
+        return  # others are being served: later, when the process is idle
     try:
         await matcher.take_turn(
             database,

@@ -9,8 +9,10 @@ the requests and adds the log lines.
 
 import asyncio
 import json
+import math
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
@@ -25,11 +27,27 @@ log = get_logger("app.lifecycle")
 SHUTDOWN_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+EVENT_STREAM = b"text/event-stream"
+
+
 @dataclass
 class RequestCounts:
     in_flight: int = 0
     finished: int = 0
     cancelled: int = 0
+    # Event streams being answered: a newsroom frontend holds one open for hours; it is a
+    # listener, not load.
+    listening: int = 0
+    # When a request last began while another (not a stream) was being served.
+    crowded_at: float = -math.inf
+
+    def busy(self, *, besides: int = 0, within: float = 1.0) -> bool:
+        """More than ``besides`` requests served now, or two served at once in the last
+        ``within`` seconds. A glance at ``in_flight`` alone misleads under load: the answers of
+        a group commit go out together, and the last of them sees the process empty for the
+        moment before the clients send their next requests."""
+        serving = self.in_flight - self.listening
+        return serving > besides or time.monotonic() - self.crowded_at < within
 
 
 class CountRequests:
@@ -46,13 +64,20 @@ class CountRequests:
             await self.app(scope, receive, send)
             return
         counts = self.counts
-        answered = False
+        answered = listening = False
 
         async def noting_send(message: Message) -> None:
-            nonlocal answered
-            answered = answered or message["type"] == "http.response.start"
+            nonlocal answered, listening
+            if message["type"] == "http.response.start":
+                answered = True
+                for name, value in message.get("headers", ()):
+                    if name == b"content-type" and value.startswith(EVENT_STREAM):
+                        listening = True
+                        counts.listening += 1
             await send(message)
 
+        if counts.in_flight > counts.listening:
+            counts.crowded_at = time.monotonic()
         counts.in_flight += 1
         try:
             await self.app(scope, receive, noting_send)
@@ -66,6 +91,8 @@ class CountRequests:
             counts.finished += 1
         finally:
             counts.in_flight -= 1
+            if listening:
+                counts.listening -= 1
 
 
 async def _send_shutting_down(scope: Scope, send: Send) -> None:

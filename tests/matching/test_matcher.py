@@ -97,7 +97,12 @@ class TestTurns:
         busy = RequestCounts(in_flight=2)  # this request and another one
         asyncio.run(matching_router._match_new_claims(db, settings, busy))
         assert suggested(quiet_client) == []
-        asyncio.run(matching_router._match_new_claims(db, settings, RequestCounts(in_flight=1)))
+        # Alone now, but two were served at once a moment ago (a group commit's answers).
+        crowded = RequestCounts(in_flight=1, crowded_at=time.monotonic())
+        asyncio.run(matching_router._match_new_claims(db, settings, crowded))
+        assert suggested(quiet_client) == []
+        listener = RequestCounts(in_flight=2, listening=1)  # and an open event stream
+        asyncio.run(matching_router._match_new_claims(db, settings, listener))
         assert len(suggested(quiet_client)) == 1
 
     def test_a_turn_takes_at_most_its_number_of_new_claims(
