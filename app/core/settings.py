@@ -348,8 +348,9 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         le=3600,
-        description="How often the matcher looks for new claims; while the process serves no "
-        "request it matches one turn after another.",
+        description="How often the matcher looks for new claims; while the process is idle "
+        "(no request served, none served beside another in the last this-many seconds) it "
+        "matches one turn after another.",
     )
     similar_match_claims: int = Field(
         default=50,
