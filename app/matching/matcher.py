@@ -13,7 +13,6 @@ Several processes may run turns at once: each page is stored by one of them (the
 compare-and-set).
 """
 
-import asyncio
 import threading
 from collections.abc import Callable
 from weakref import WeakKeyDictionary
@@ -50,19 +49,29 @@ async def take_turn(database: Database, *, claims: int, threshold: float) -> int
 
 
 async def _take_turn(database: Database, *, claims: int, threshold: float) -> int | None:
-    turn = await database.read(
+    turn = await read(database, claims=claims, threshold=threshold)
+    if turn is None:
+        return None
+    return turn.claims if await store(database, turn) else 0
+
+
+async def read(database: Database, *, claims: int, threshold: float) -> suggestions.Turn | None:
+    """A turn's first step, in a read: the next feed page and its new claims' searches."""
+    return await database.read(
         lambda conn: suggestions.read_turn(conn, claims_at_most=claims, threshold=threshold),
         snapshot=True,
     )
-    if turn is None:
-        return None
 
-    def store(session: Session) -> bool:
+
+async def store(database: Database, turn: suggestions.Turn) -> bool:
+    """A turn's second step, one short write: False if another turn stored the page first."""
+
+    def work(session: Session) -> bool:
         stored = suggestions.store_turn(session.connection(), turn)
         session.commit()
         return stored
 
-    return turn.claims if await database.write(store) else 0
+    return await database.write(work)
 
 
 class Matcher(Chore):
@@ -70,37 +79,27 @@ class Matcher(Chore):
     requests, or served two at once a moment ago)."""
 
     name = "similar-matcher"
+    failed_event = "similar_match_failed"
 
     def __init__(self, database: Database, settings: Settings, busy: Callable[[], bool]) -> None:
-        super().__init__()
+        super().__init__(settings.similar_match_seconds, log)
         self.database = database
-        self.interval = settings.similar_match_seconds
         self.claims = settings.similar_match_claims
         self.threshold = settings.similar_suggest_threshold
         self.busy = busy
+        self._ticks = 0
 
-    async def _run(self) -> None:
-        ticks = 0
+    async def tick(self) -> None:
+        """Turns while there is work: the first one if the process is idle or has been busy
+        for ``BUSY_TURN_EVERY`` ticks, the next ones while it stays idle (and no other turn of
+        this process is running)."""
+        self._ticks += 1
+        if self.busy() and self._ticks < BUSY_TURN_EVERY:
+            return
+        self._ticks = 0
         while True:
-            ticks += 1
-            if not self.busy() or ticks >= BUSY_TURN_EVERY:
-                ticks = 0
-                await self._turns()
-            await asyncio.sleep(self.interval)
-
-    async def _turns(self) -> None:
-        """Turns while there is work, the first one always, the next ones while idle (and no
-        other turn of this process is running)."""
-        try:
-            while True:
-                matched = await take_turn(
-                    self.database, claims=self.claims, threshold=self.threshold
-                )
-                if matched is None or self.busy():
-                    return
-                if matched:
-                    log.debug("similar_matched", claims=matched)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the database may be down: try again next tick
-            log.warning("similar_match_failed", error=type(exc).__name__, detail=str(exc))
+            matched = await take_turn(self.database, claims=self.claims, threshold=self.threshold)
+            if matched:
+                log.debug("similar_matched", claims=matched)
+            if matched is None or self.busy():
+                return

@@ -7,8 +7,6 @@ it every ``tlog_append_seconds`` in the server's lifespan. Several processes may
 once: the appender's lock makes them take turns, and a turn that finds nothing new is a read.
 """
 
-import asyncio
-
 from app.core.chores import Chore
 from app.core.db import Database
 from app.core.logs import get_logger
@@ -33,20 +31,13 @@ class Appender(Chore):
     """The lifespan's task: ``catch_up`` every few seconds until ``stop``."""
 
     name = "tlog-appender"
+    failed_event = "tlog_append_failed"
 
     def __init__(self, database: Database, settings: Settings) -> None:
-        super().__init__()
+        super().__init__(settings.tlog_append_seconds, log)
         self.database = database
-        self.interval = settings.tlog_append_seconds
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                appended = await catch_up(self.database)
-                if appended:
-                    log.debug("tlog_appended", leaves=appended)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database may be down: try again next turn
-                log.warning("tlog_append_failed", error=type(exc).__name__, detail=str(exc))
-            await asyncio.sleep(self.interval)
+    async def tick(self) -> None:
+        appended = await catch_up(self.database)
+        if appended:
+            log.debug("tlog_appended", leaves=appended)

@@ -6,7 +6,6 @@ import asyncio
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -131,26 +130,13 @@ class TestOneStorePerPage:
         created(quiet_client, f"{API}/claims", {"statement": STATEMENT})
         imported(quiet_client, NEAR)
 
-        def read(conn: Any) -> suggestions.Turn | None:
-            return suggestions.read_turn(conn, claims_at_most=50, threshold=0.75)
-
-        first, second = asyncio.run(db.read(read)), asyncio.run(db.read(read))
+        first = asyncio.run(matcher.read(db, claims=50, threshold=0.75))
+        second = asyncio.run(matcher.read(db, claims=50, threshold=0.75))
         assert first is not None
         assert second is not None
         assert first.found == second.found
-
-        def store(turn: suggestions.Turn) -> bool:
-            async def write() -> bool:
-                def work(session: Session) -> bool:
-                    stored = suggestions.store_turn(session.connection(), turn)
-                    session.commit()
-                    return stored
-
-                return await db.write(work)
-
-            return asyncio.run(write())
-
-        assert (store(first), store(second)) == (True, False)
+        stored = [asyncio.run(matcher.store(db, turn)) for turn in (first, second)]
+        assert stored == [True, False]
         assert len(suggested(quiet_client)) == 1
 
     def test_a_page_read_but_never_stored_is_taken_by_the_next_turn(
@@ -160,9 +146,7 @@ class TestOneStorePerPage:
         imported(quiet_client, NEAR)
         # A process stopped between its read and its write: the cursor did not move.
         before = asyncio.run(db.read(suggestions.cursor))
-        assert asyncio.run(
-            db.read(lambda conn: suggestions.read_turn(conn, claims_at_most=50, threshold=0.75))
-        )
+        assert asyncio.run(matcher.read(db, claims=50, threshold=0.75))
         assert asyncio.run(db.read(suggestions.cursor)) == before
         assert turn(db) == 1
         assert len(suggested(quiet_client)) == 1
