@@ -1,5 +1,6 @@
 """The application factory."""
 
+import asyncio
 import gc
 import sys
 from collections.abc import AsyncIterator
@@ -179,8 +180,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         finally:
             if dispatcher is not None:  # before the database closes under it
                 await dispatcher.stop()
-            await appender.stop()
-            await matcher.stop()
+            await asyncio.gather(appender.stop(), matcher.stop())  # each ends its tick
             await feed_tail.close()
             await app.state.database.close()  # after the queued writes are committed
             shutdown_log.finished()

@@ -1,7 +1,7 @@
 """What the transparency log costs, in process (no HTTP), on fresh SQLite and PostgreSQL databases.
 
 (a) Proofs at 10,000 and 1,000,000 revisions: the revisions are bulk-inserted into a scratch
-database (``insert_rows``: COPY / one executemany, not the HTTP path; their hashes are random,
+database (``insert_rows``: COPY / multi-row INSERTs, not the HTTP path; their hashes are random,
 their content a stub: the tree only reads ``id`` and ``hash``), the appender builds the tree
 (leaves/s), then inclusion proofs of random revisions and consistency proofs between random
 sizes are timed (``app.tlog.service``, one connection) and their sizes reported.

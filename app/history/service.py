@@ -164,9 +164,9 @@ def record_creations(
     reason: str | None = None,
 ) -> list[str]:
     """The creation revisions of a batch of new entities, ``(id, snapshot)`` each, written
-    with one executemany in the caller's transaction; returns each one's hash (the entity's
-    head_hash). The batch twin of ``record`` for action ``created``: the same rows, the same
-    hashes, one statement instead of one per entity."""
+    in bulk (``insert_rows``) in the caller's transaction; returns each one's hash (the
+    entity's head_hash). The batch twin of ``record`` for action ``created``: the same rows,
+    the same hashes, a few statements instead of one per entity."""
     if not created:
         return []
     rows = [
@@ -192,7 +192,7 @@ def record_creations(
         )
         ids = [int(revision_id) for (revision_id,) in conn.execute(returning, rows)]
     else:
-        # Named before they are written, so the batch goes in with COPY / one executemany.
+        # Named before they are written, so the batch goes in with COPY / multi-row INSERTs.
         ids = reserve_ids(conn, revision_table, len(rows))
         for row, revision_id in zip(rows, ids, strict=True):
             row["id"] = revision_id

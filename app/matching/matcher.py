@@ -101,5 +101,5 @@ class Matcher(Chore):
             matched = await take_turn(self.database, claims=self.claims, threshold=self.threshold)
             if matched:
                 log.debug("similar_matched", claims=matched)
-            if matched is None or self.busy():
+            if matched is None or self.busy() or self.stopping:
                 return

@@ -7,6 +7,8 @@ it every ``tlog_append_seconds`` in the server's lifespan. Several processes may
 once: the appender's lock makes them take turns, and a turn that finds nothing new is a read.
 """
 
+from collections.abc import Callable
+
 from app.core.chores import Chore
 from app.core.db import Database
 from app.core.logs import get_logger
@@ -16,10 +18,11 @@ from app.tlog import service
 log = get_logger("app.tlog")
 
 
-async def catch_up(database: Database) -> int:
-    """Append every revision the feed shows that the log lacks; returns how many."""
+async def catch_up(database: Database, stopping: Callable[[], bool] = lambda: False) -> int:
+    """Append every revision the feed shows that the log lacks (or stop between two batches
+    once ``stopping()``); returns how many."""
     total = 0
-    while await database.read(service.is_behind):
+    while not stopping() and await database.read(service.is_behind):
         appended = await database.write(service.append_batch)
         total += appended
         if appended < service.BATCH:
@@ -38,6 +41,6 @@ class Appender(Chore):
         self.database = database
 
     async def tick(self) -> None:
-        appended = await catch_up(self.database)
+        appended = await catch_up(self.database, lambda: self.stopping)
         if appended:
             log.debug("tlog_appended", leaves=appended)

@@ -62,8 +62,8 @@ def create_many(
     reason: str | None = None,
     snapshots: Sequence[dict[str, Any]] | None = None,
 ) -> Sequence[Row]:
-    """Write rows made by ``new_row``: ids reserved, one creation revision each recorded with
-    one executemany, the rows inserted with another, in the session's transaction. Flushes
+    """Write rows made by ``new_row``: ids reserved, one creation revision each recorded in
+    bulk, the rows inserted in bulk too (``insert_rows``), in the session's transaction. Flushes
     only (``TrackedService.create_many`` commits). Sets each row's id, version and head hash.
     ``snapshots`` default to ``row_snapshot`` of each row (they never hold the tracking
     fields, so they can be taken before the ids exist)."""

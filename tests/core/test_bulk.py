@@ -1,6 +1,8 @@
-"""insert_rows: many rows through the driver (COPY on PostgreSQL, executemany on SQLite) store
-exactly what SQLAlchemy's INSERT stores; a few rows go through SQLAlchemy itself."""
+"""insert_rows: many rows through the driver (COPY on PostgreSQL, multi-row INSERTs on SQLite)
+store exactly what SQLAlchemy's INSERT stores; a few rows go through SQLAlchemy itself."""
 
+import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,3 +91,47 @@ def test_an_unknown_column_is_refused_before_anything_is_sent(session: Session) 
     rows = [{"entity_id": n, "colour": "red"} for n in range(bulk.DRIVER_MIN_ROWS)]
     with pytest.raises(ValueError, match="colour"):
         bulk.insert_rows(session.connection(), REVISIONS, rows)
+
+
+def test_sqlite_rows_past_one_statement_go_in_several(session: Session) -> None:
+    """More rows than the driver lets one statement bind: split into statements that each bind
+    at most the limit, every row stored as SQLAlchemy stores it. (The limit is the connection's
+    own, lowered for this test; SQLite's trace lists the statements it ran.)"""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        pytest.skip("COPY on PostgreSQL has no variable limit")
+    driver = conn.connection.dbapi_connection
+    assert isinstance(driver, sqlite3.Connection)
+    limit = 40
+    traced: list[str] = []
+    previous = driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
+    driver.set_trace_callback(traced.append)
+    try:
+        many = range(1001, 1001 + bulk.DRIVER_MIN_ROWS + 10)
+        record(conn, many)
+    finally:
+        driver.set_trace_callback(None)
+        driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, previous)
+    # SQLite itself refuses a statement that binds more than the limit ("too many SQL
+    # variables"): that the rows went in at all shows each statement kept within it.
+    # Several rows a statement (FTS5 indexes flush at each one), and more than one statement.
+    # (The trace repeats a statement at the start of each trigger it fires: counted once.)
+    inserts = {sql for sql in traced if sql.startswith("INSERT INTO revision")}
+    assert 1 < len(inserts) < len(many)
+    one_by_one = range(2001, 2001 + bulk.DRIVER_MIN_ROWS + 10)
+    for entity_id in one_by_one:
+        record(conn, range(entity_id, entity_id + 1))
+    assert stored(conn, many) == stored(conn, one_by_one)
+
+
+def test_multi_row_statements_bind_at_most_the_limit() -> None:
+    sql = "INSERT INTO t (a, b) VALUES (?, ?)"
+    values: list[Sequence[Any]] = [(n, -n) for n in range(7)]
+    statements = list(bulk._multi_row(sql, values, width=2, variable_limit=6))
+    assert [len(parameters) for _, parameters in statements] == [6, 6, 2]
+    assert statements[0][0] == "INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?)"
+    assert statements[2] == ("INSERT INTO t (a, b) VALUES (?, ?)", [6, -6])
+    # A row wider than the limit still goes, alone: SQLite itself then refuses it.
+    assert len(list(bulk._multi_row(sql, values, width=2, variable_limit=1))) == 7
+    with pytest.raises(ValueError, match="one-row INSERT"):
+        list(bulk._multi_row("COPY t (a, b) FROM STDIN", values, width=2, variable_limit=6))

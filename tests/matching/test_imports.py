@@ -5,6 +5,8 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
+from app.core.bulk import DRIVER_MIN_ROWS
+from app.core.db import Database
 from tests.helpers import API, created
 
 STATEMENT = "Two Ukrainian Mi-24 helicopters struck an oil depot in Belgorod with rockets."
@@ -99,3 +101,38 @@ class TestImportDuplicates:
         assert duplicate["claim_id"] == stored["id"]
         assert duplicate["method"] != "exact"
         assert duplicate["linked"] is True
+
+
+WORDS = ["harbour", "lantern", "granite", "meadow", "orchard", "quarry", "saffron", "thimble"]
+
+
+def test_a_large_batch_leaves_every_search_index_whole(client: TestClient, db: Database) -> None:
+    """A batch past the bulk path's threshold (several rows a statement on SQLite): each new
+    claim is found by the list's text search, by its similar claims and by trigrams, and on
+    SQLite every FTS5 index passes its own integrity check."""
+    count = 2 * DRIVER_MIN_ROWS + 7
+    records = [
+        {
+            "external_id": f"big:{n}",
+            "statement": f"The {WORDS[n % 8]} council spent {n} euro on zeppelin{n:03d}x repairs.",
+            "original_quote": f"De raad gaf {n} euro uit aan reparaties van zeppelin{n:03d}x.",
+            "original_language": "nl",
+        }
+        for n in range(count)
+    ]
+    assert imported(client, records)["created"] == count
+    with db.session() as session:
+        conn = session.connection()
+        if conn.dialect.name == "sqlite":
+            for table in ("claim_fts", "claim_text_fts", "claim_text_trigram"):
+                conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('integrity-check')")
+    for n in (0, count // 2, count - 1):
+        listed = client.get(f"{API}/claims", params={"q": f"zeppelin{n:03d}x"}).json()["items"]
+        assert [claim["external_id"] for claim in listed] == [f"big:{n}"]
+        # A misspelt name reaches it through trigrams; the Dutch quote through the words.
+        for statement in (
+            f"The {WORDS[n % 8]} council spent {n} euro on zepelin{n:03d}x repairs",
+            f"De raad gaf {n} euro uit aan reparaties van zeppelin{n:03d}x.",
+        ):
+            found = client.post(f"{API}/claims/similar", json={"statement": statement}).json()
+            assert found["items"][0]["claim"]["external_id"] == f"big:{n}", statement
