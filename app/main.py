@@ -178,9 +178,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         try:
             yield
         finally:
-            if dispatcher is not None:  # before the database closes under it
-                await dispatcher.stop()
-            await asyncio.gather(appender.stop(), matcher.stop())  # each ends its tick
+            # Each finishes its round in flight (a few seconds' grace, together), before the
+            # database closes under it.
+            stopping = [appender.stop(), matcher.stop()]
+            await asyncio.gather(*stopping, *([dispatcher.stop()] if dispatcher else []))
             await feed_tail.close()
             await app.state.database.close()  # after the queued writes are committed
             shutdown_log.finished()

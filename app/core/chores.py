@@ -13,7 +13,10 @@ import asyncio
 import contextlib
 from typing import Any
 
-STOP_GRACE_SECONDS = 10.0  # a tick still running after this is cancelled after all
+# A tick still running after this is cancelled after all: the webhook dispatcher's grace too,
+# so the lifespan's shutdown (they stop together) stays within the orchestrator's stop timeout
+# (docs/operations.md, "Shutdown").
+STOP_GRACE_SECONDS = 5.0
 
 
 class Chore:
@@ -39,15 +42,15 @@ class Chore:
         return self._stop.is_set()
 
     async def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
-        """End the loop once the tick in flight is done (cancelled if it takes longer than
-        ``grace_seconds``)."""
+        """End the loop once the tick in flight is done (cancelled, and logged as
+        ``chore_cancelled``, if it takes longer than ``grace_seconds``)."""
         task, self._task = self._task, None
         if task is None:
             return
         self._stop.set()
         done, _ = await asyncio.wait({task}, timeout=grace_seconds)
         if not done:
-            self.log.warning(f"{self.name}_cancelled", grace_seconds=grace_seconds)
+            self.log.warning("chore_cancelled", chore=self.name, grace_seconds=grace_seconds)
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -13,6 +13,7 @@ import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 
+from app.core.chores import STOP_GRACE_SECONDS
 from app.core.db import Database
 from app.core.logs import get_logger
 from app.core.metrics import WEBHOOK_ATTEMPTS, WEBHOOK_QUEUE_DEPTH
@@ -43,7 +44,7 @@ class Dispatcher:
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="webhook-dispatcher")
 
-    async def stop(self, grace_seconds: float = 5.0) -> None:
+    async def stop(self, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
         """Stop claiming; let the runs in flight finish for ``grace_seconds``, then cancel them
         (their leases run out and another worker sends them again)."""
         self._stop.set()

@@ -110,4 +110,4 @@ def test_stop_cancels_a_tick_that_outlives_the_grace() -> None:
     with capture_logs() as logs:
         waited = asyncio.run(main())
     assert waited < 1800  # not the tick's hour: it was cancelled
-    assert [entry["event"] for entry in logs] == ["stuck_cancelled"]
+    assert [(entry["event"], entry["chore"]) for entry in logs] == [("chore_cancelled", "stuck")]
